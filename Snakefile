@@ -1,0 +1,30 @@
+# plantt-workflow: reads from related plant species -> expression -> ortholog pairs -> PlanTT models.
+# Run `snakemake --cores 2` for the embedded demo; see README.md and config/README.md.
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    sample=_alternation(SAMPLES),
+    species=_alternation(SPECIES),
+    assay=_alternation(ASSAYS),
+
+
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/trim.smk"
+include: "workflow/rules/align.smk"
+include: "workflow/rules/quantify.smk"
+include: "workflow/rules/qc.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_outputs(),

@@ -1,0 +1,256 @@
+"""Per-gene read counts from BAM files, and CPM/TPM expression tables.
+
+Counting conventions (also in config/README.md):
+
+* Each alignment is reduced to **one genomic position on one strand**, then assigned to the gene whose
+  counting region contains that position on that strand. A position inside the regions of two or more
+  genes of the same strand is *ambiguous* and counted for none. Unmapped, secondary, supplementary,
+  QC-failed alignments and those with MAPQ below ``min_mapq`` (STAR: 255 = unique) are not counted.
+* ``rnaseq3p`` (QuantSeq 3' mRNA-seq FWD, reads on the sense strand): the position is the read's 5'
+  end, on the read's own strand. The counting region is the gene span extended past its annotated 3'
+  end by ``extension`` bp, because annotations often lack 3' UTRs and QuantSeq reads pile up there; the
+  extension stops before the next gene on the same strand and at the contig end.
+* ``proseq`` (paired-end PRO-seq, read 1 = reverse complement of the RNA's 3' end): only read 1 is
+  used; the position is read 1's 5' end (the RNA 3' end, i.e. the polymerase), on the strand
+  **opposite** to read 1's alignment. The counting region is the gene body from ``tss_offset`` bp after
+  the TSS to the TTS.
+* Positions on the opposite strand inside a gene's region are reported as ``antisense`` (a library
+  whose antisense count exceeds its sense count is probably of the other strandedness).
+
+Normalisation: CPM = count / (sum of the sample's assigned counts) x 1e6. TPM = (count / length) /
+sum(count / length) x 1e6 with length = exonic length of the gene's longest transcript for rnaseq3p
+(the paper's "length of each transcript") and the counting region's length for proseq (nascent RNA
+covers introns). Per gene, ``mean``, ``sd`` (ddof=1) and ``n`` over the replicates of a species and assay.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pysam
+
+from plantt.annotation import Gene, read_genes
+from plantt.io import InputError, PathLike, get_logger, read_tsv, write_tsv
+
+ASSAYS = ("rnaseq3p", "proseq")
+SUMMARY_COLUMNS = ["assigned", "ambiguous", "no_feature", "antisense", "low_mapq", "unmapped",
+                   "secondary_or_supplementary", "not_read1"]
+
+log = get_logger("quantify")
+
+
+@dataclass(frozen=True)
+class CountSettings:
+    assay: str
+    min_mapq: int = 255
+    extension: int = 500  # rnaseq3p: bp past the annotated 3' end
+    tss_offset: int = 0  # proseq: bp after the TSS where counting starts
+
+
+def counting_regions(genes: dict[str, Gene], settings: CountSettings,
+                     contig_lengths: dict[str, int] | None = None) -> pd.DataFrame:
+    """One counting region per gene: ``gene_id, seqid, strand, start, end, length`` (0-based)."""
+    if settings.assay not in ASSAYS:
+        raise ValueError(f"unknown assay {settings.assay!r}, expected one of {ASSAYS}")
+    rows = []
+    by_strand: dict[tuple[str, str], list[Gene]] = {}
+    for gene in genes.values():
+        by_strand.setdefault((gene.seqid, gene.strand), []).append(gene)
+    for (seqid, strand), group in by_strand.items():
+        group.sort(key=lambda g: (g.start, g.end))
+        starts = np.array([g.start for g in group])
+        ends = np.array([g.end for g in group])
+        contig_end = (contig_lengths or {}).get(seqid)
+        for gene in group:
+            start, end = gene.start, gene.end
+            if settings.assay == "rnaseq3p" and settings.extension:
+                if strand == "+":
+                    later = starts[starts >= gene.end]
+                    limit = later.min() if later.size else np.inf
+                    end = int(min(end + settings.extension, limit))
+                    if contig_end is not None:
+                        end = min(end, contig_end)
+                else:
+                    earlier = ends[ends <= gene.start]
+                    limit = earlier.max() if earlier.size else 0
+                    start = int(max(start - settings.extension, limit, 0))
+            elif settings.assay == "proseq" and settings.tss_offset:
+                if strand == "+":
+                    start = min(start + settings.tss_offset, end)
+                else:
+                    end = max(end - settings.tss_offset, start)
+            rows.append((gene.gene_id, seqid, strand, start, end, end - start))
+    regions = pd.DataFrame(rows, columns=["gene_id", "seqid", "strand", "start", "end", "length"])
+    order = {gid: k for k, gid in enumerate(genes)}
+    return regions.sort_values("gene_id", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def read_positions(bam_path: PathLike, settings: CountSettings
+                   ) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, int]]:
+    """The counted position of every usable alignment, grouped by (contig, strand)."""
+    stats = dict.fromkeys(["low_mapq", "unmapped", "secondary_or_supplementary", "not_read1"], 0)
+    positions: dict[tuple[str, str], list[int]] = {}
+    proseq = settings.assay == "proseq"
+    try:
+        bam = pysam.AlignmentFile(str(bam_path), "rb")
+    except (OSError, ValueError) as err:
+        raise InputError(bam_path, f"cannot open as BAM: {err}") from None
+    with bam:
+        for aln in bam.fetch(until_eof=True):
+            if aln.is_unmapped:
+                stats["unmapped"] += 1
+                continue
+            if aln.is_secondary or aln.is_supplementary:
+                stats["secondary_or_supplementary"] += 1
+                continue
+            if aln.is_qcfail or aln.mapping_quality < settings.min_mapq:
+                stats["low_mapq"] += 1
+                continue
+            if proseq and aln.is_paired and not aln.is_read1:
+                stats["not_read1"] += 1
+                continue
+            reverse = aln.is_reverse
+            five_prime = aln.reference_end - 1 if reverse else aln.reference_start
+            if proseq:
+                strand = "+" if reverse else "-"  # read 1 is antisense to the RNA
+            else:
+                strand = "-" if reverse else "+"
+            positions.setdefault((aln.reference_name, strand), []).append(five_prime)
+    return ({key: np.sort(np.asarray(vals, dtype=np.int64)) for key, vals in positions.items()},
+            stats)
+
+
+def _containing_count(starts: np.ndarray, ends: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """For each position, how many [start, end) intervals contain it."""
+    return (np.searchsorted(np.sort(starts), positions, side="right")
+            - np.searchsorted(np.sort(ends), positions, side="right"))
+
+
+def assign_counts(regions: pd.DataFrame, positions: dict[tuple[str, str], np.ndarray]
+                  ) -> tuple[pd.Series, dict[str, int]]:
+    """Count positions per region; positions in several same-strand regions are ambiguous."""
+    counts = pd.Series(0, index=regions["gene_id"].to_numpy(), dtype=np.int64)
+    summary = {"assigned": 0, "ambiguous": 0, "no_feature": 0, "antisense": 0}
+    grouped = {key: grp for key, grp in regions.groupby(["seqid", "strand"])}
+    for (seqid, strand), pos in positions.items():
+        same = grouped.get((seqid, strand))
+        if same is None:
+            multiplicity = np.zeros(pos.size, dtype=np.int64)
+        else:
+            multiplicity = _containing_count(same["start"].to_numpy(), same["end"].to_numpy(), pos)
+            unique = pos[multiplicity == 1]
+            gene_counts = (np.searchsorted(unique, same["end"].to_numpy(), side="left")
+                           - np.searchsorted(unique, same["start"].to_numpy(), side="left"))
+            counts.loc[same["gene_id"].to_numpy()] += gene_counts
+        summary["assigned"] += int((multiplicity == 1).sum())
+        summary["ambiguous"] += int((multiplicity > 1).sum())
+        outside = pos[multiplicity == 0]
+        summary["no_feature"] += int(outside.size)
+        other = grouped.get((seqid, "-" if strand == "+" else "+"))
+        if other is not None and outside.size:
+            anti = _containing_count(other["start"].to_numpy(), other["end"].to_numpy(), outside)
+            summary["antisense"] += int((anti > 0).sum())
+    return counts, summary
+
+
+def count_reads(bam_path: PathLike, annotation: PathLike, settings: CountSettings
+                ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Per-gene counts of one BAM: a table ``gene_id, length, count`` and a summary dict."""
+    genes = read_genes(annotation)
+    with pysam.AlignmentFile(str(bam_path), "rb") as bam:
+        contig_lengths = dict(zip(bam.references, bam.lengths, strict=True))
+    missing = {g.seqid for g in genes.values()} - set(contig_lengths)
+    if missing and len(missing) == len({g.seqid for g in genes.values()}):
+        raise InputError(annotation, f"no annotated contig is in the BAM header of {bam_path} "
+                                     f"(annotation has e.g. {sorted(missing)[:3]})")
+    regions = counting_regions(genes, settings, contig_lengths)
+    positions, stats = read_positions(bam_path, settings)
+    counts, summary = assign_counts(regions, positions)
+    summary.update(stats)
+    table = pd.DataFrame({"gene_id": regions["gene_id"], "count": counts.to_numpy()})
+    sense, anti = summary["assigned"] + summary["ambiguous"], summary["antisense"]
+    if anti > sense:
+        log.warning("%s: more reads antisense (%d) than sense (%d) to genes: is the library of "
+                    "the strandedness the assay %s assumes?", bam_path, anti, sense, settings.assay)
+    return table, summary
+
+
+def tpm_lengths(annotation: PathLike, settings: CountSettings) -> pd.Series:
+    """The length used for TPM, per gene (see the module docstring)."""
+    genes = read_genes(annotation)
+    if settings.assay == "rnaseq3p":
+        return pd.Series({gid: g.transcript_length for gid, g in genes.items()}, name="length")
+    regions = counting_regions(genes, settings)
+    return pd.Series(regions["length"].to_numpy(), index=regions["gene_id"], name="length")
+
+
+def cpm(counts: pd.DataFrame) -> pd.DataFrame:
+    totals = counts.sum(axis=0)
+    return counts.div(totals.where(totals > 0, 1), axis=1) * 1e6
+
+
+def tpm(counts: pd.DataFrame, lengths: pd.Series) -> pd.DataFrame:
+    rate = counts.div(lengths.clip(lower=1).reindex(counts.index), axis=0)
+    totals = rate.sum(axis=0)
+    return rate.div(totals.where(totals > 0, 1), axis=1) * 1e6
+
+
+def expression_table(counts: pd.DataFrame, lengths: pd.Series, species: str, assay: str
+                     ) -> pd.DataFrame:
+    """Long table, two rows per gene (unit cpm and tpm): ``gene_id, species, assay, unit, n, mean,
+    sd, rep_<replicate>...``; ``counts`` has genes as index and ``rep_<replicate>`` columns."""
+    frames = []
+    for unit, values in (("cpm", cpm(counts)), ("tpm", tpm(counts, lengths))):
+        frame = pd.DataFrame({
+            "gene_id": values.index, "species": species, "assay": assay, "unit": unit,
+            "n": values.shape[1], "mean": values.mean(axis=1).to_numpy(),
+            "sd": values.std(axis=1, ddof=1).to_numpy() if values.shape[1] > 1 else np.nan,
+        })
+        frames.append(pd.concat([frame.reset_index(drop=True),
+                                 values.reset_index(drop=True)], axis=1))
+    return pd.concat(frames, ignore_index=True)
+
+
+def build_expression(count_files: dict[int, PathLike], annotation: PathLike, species: str,
+                     settings: CountSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From per-replicate count tables, the counts matrix and the expression table."""
+    columns = {}
+    for replicate, path in sorted(count_files.items()):
+        table = read_tsv(path, required=["gene_id", "count"])
+        columns[f"rep_{replicate}"] = table.set_index("gene_id")["count"]
+    counts = pd.DataFrame(columns)
+    if counts.isna().any().any():
+        raise InputError(None, f"count tables of {species}/{settings.assay} list different genes")
+    lengths = tpm_lengths(annotation, settings)
+    matrix = counts.copy()
+    matrix.insert(0, "length", lengths.reindex(counts.index).to_numpy())
+    matrix = matrix.rename_axis("gene_id").reset_index()
+    return matrix, expression_table(counts, lengths, species, settings.assay)
+
+
+def _run_count(args: argparse.Namespace) -> int:
+    settings = CountSettings(args.assay, args.min_mapq, args.extension, args.tss_offset)
+    table, summary = count_reads(args.bam, args.annotation, settings)
+    write_tsv(table, args.out)
+    if args.summary:
+        write_tsv(pd.DataFrame([{"sample": Path(args.bam).stem, **summary}]), args.summary)
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("count", help="count reads per gene in a BAM file",
+                                   description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bam", required=True)
+    parser.add_argument("--annotation", required=True, help="GFF3 or GTF")
+    parser.add_argument("--assay", required=True, choices=ASSAYS)
+    parser.add_argument("--out", required=True, help="TSV: gene_id, count")
+    parser.add_argument("--summary", help="TSV of assigned/ambiguous/... counts")
+    parser.add_argument("--min-mapq", type=int, default=255)
+    parser.add_argument("--extension", type=int, default=500)
+    parser.add_argument("--tss-offset", type=int, default=0)
+    parser.set_defaults(func=_run_count)

@@ -1,0 +1,198 @@
+# Shared helpers: configuration and sheet validation (before any job runs), wildcard constraints,
+# input functions. Everything here runs when the workflow is parsed.
+
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The package lives in src/; make it importable even where it was not pip-installed (e.g. when
+# Snakemake runs from a clone with --use-conda environments that only hold the dependencies).
+_SRC = Path(workflow.basedir) / "src"
+if _SRC.is_dir() and str(_SRC) not in sys.path:
+    sys.path.insert(0, str(_SRC))
+
+from plantt.sheets import (
+    ASSAYS,
+    PAIRED_ASSAYS,
+    SheetError,
+    load_sample_sheet,
+    load_species_sheet,
+)
+
+validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+DEMO_DIR = "resources/demo"
+
+
+def demo_generated_files():
+    """Files that simulate_demo creates, exempt from the check that sheet files exist."""
+    if not config["demo"]:
+        return []
+    return [str(p) for p in _demo_paths()]
+
+
+def _demo_paths():
+    import pandas as pd
+
+    species = pd.read_csv(
+        config["species_sheet"], sep="\t", dtype=str, keep_default_na=False
+    )
+    samples = pd.read_csv(
+        config["sample_sheet"], sep="\t", dtype=str, keep_default_na=False
+    )
+    paths = []
+    for column in ("genome", "annotation"):
+        paths += [p for p in species.get(column, []) if p]
+    for column in ("fq1", "fq2"):
+        paths += [p for p in samples.get(column, []) if p]
+    return [p for p in paths if Path(p).is_relative_to(DEMO_DIR)]
+
+
+try:
+    species_sheet = load_species_sheet(
+        config["species_sheet"],
+        workflow.source_path("../schemas/species.schema.yaml"),
+        generated=demo_generated_files(),
+    )
+    samples = load_sample_sheet(
+        config["sample_sheet"],
+        workflow.source_path("../schemas/samples.schema.yaml"),
+        species=species_sheet.index,
+        generated=demo_generated_files(),
+    )
+except SheetError as err:
+    raise WorkflowError(f"Invalid sheet: {err}") from None
+
+SPECIES = list(species_sheet.index)
+SAMPLES = list(samples.index)
+SINGLE_END = [s for s in SAMPLES if samples.loc[s, "assay"] not in PAIRED_ASSAYS]
+PAIRED_END = [s for s in SAMPLES if samples.loc[s, "assay"] in PAIRED_ASSAYS]
+# (species, assay) combinations that have samples
+SPECIES_ASSAYS = sorted(
+    {(r.species, r.assay) for r in samples.itertuples()},
+    key=lambda sa: (SPECIES.index(sa[0]), ASSAYS.index(sa[1])),
+)
+
+
+def _alternation(names):
+    return "|".join(map(re.escape, names)) if names else "__none__"
+
+
+# ---- input functions -------------------------------------------------------------------------
+
+
+def get_raw_fastq(wildcards):
+    row = samples.loc[wildcards.sample]
+    if row["assay"] in PAIRED_ASSAYS:
+        return {"fq1": row["fq1"], "fq2": row["fq2"]}
+    return {"fq1": row["fq1"]}
+
+
+def get_trimmed_fastq(wildcards):
+    if samples.loc[wildcards.sample, "assay"] in PAIRED_ASSAYS:
+        return [
+            f"results/trimmed/{wildcards.sample}_R1.fastq.gz",
+            f"results/trimmed/{wildcards.sample}_R2.fastq.gz",
+        ]
+    return [f"results/trimmed/{wildcards.sample}.fastq.gz"]
+
+
+def get_species_of_sample(wildcards):
+    return samples.loc[wildcards.sample, "species"]
+
+
+def get_assay_of_sample(wildcards):
+    return samples.loc[wildcards.sample, "assay"]
+
+
+def get_genome(wildcards):
+    return species_sheet.loc[wildcards.species, "genome"]
+
+
+def get_annotation(wildcards):
+    species = getattr(wildcards, "species", None) or get_species_of_sample(wildcards)
+    return species_sheet.loc[species, "annotation"]
+
+
+def get_star_index(wildcards):
+    return f"results/star/index/{get_species_of_sample(wildcards)}"
+
+
+def get_trim_options(wildcards):
+    return config["trim"][get_assay_of_sample(wildcards)]
+
+
+def get_star_align_extra(wildcards):
+    return config["star"]["align_extra"][get_assay_of_sample(wildcards)]
+
+
+def get_star_sa_index_bases(wildcards, input):
+    return star_sa_index_bases(input.fasta)
+
+
+def get_star_annotation_args(wildcards, input):
+    return star_annotation_args(input.annotation)
+
+
+def star_sa_index_bases(fasta):
+    """STAR's --genomeSAindexNbases for a genome: min(14, log2(genome length) / 2 - 1)."""
+    import math
+
+    fai = Path(str(fasta) + ".fai")
+    if fai.exists():
+        length = sum(int(line.split("\t")[1]) for line in open(fai))
+    else:
+        length = sum(
+            len(line.strip()) for line in open(fasta) if not line.startswith(">")
+        )
+    return max(4, min(14, int(math.log2(max(length, 2)) / 2 - 1)))
+
+
+def star_annotation_args(annotation):
+    """STAR reads GFF3 when told that an exon's transcript is named by its Parent attribute."""
+    name = str(annotation).lower()
+    # STAR cannot read gzipped annotations: hand it a decompressing process substitution (bash).
+    source = f"<(gunzip -c {annotation})" if name.endswith(".gz") else str(annotation)
+    if name.removesuffix(".gz").endswith(".gtf"):
+        return f"--sjdbGTFfile {source}"
+    return f"--sjdbGTFfile {source} --sjdbGTFtagExonParentTranscript Parent"
+
+
+def get_count_params(wildcards):
+    assay = getattr(wildcards, "assay", None) or get_assay_of_sample(wildcards)
+    return {
+        "assay": assay,
+        "min_mapq": config["count"]["min_mapq"],
+        **config["count"][assay],
+    }
+
+
+def get_sample_counts(wildcards):
+    chosen = samples[
+        (samples["species"] == wildcards.species)
+        & (samples["assay"] == wildcards.assay)
+    ]
+    return {
+        f"rep_{row.replicate}": f"results/counts/{row.sample}.tsv"
+        for row in chosen.itertuples()
+    }
+
+
+def expression_tables():
+    return [f"results/expression/{sp}.{assay}.tsv" for sp, assay in SPECIES_ASSAYS]
+
+
+def get_demo_outdir(wildcards, output):
+    return str(Path(output.truth).parent)
+
+
+def get_final_outputs():
+    outputs = expression_tables()
+    outputs.append("results/qc/multiqc_report.html")
+    outputs.append("results/qc/counting_summary.png")
+    return outputs

@@ -1,0 +1,37 @@
+# Reads per gene (conventions in config/README.md), then CPM and TPM per replicate and the mean and
+# SD per gene of each species and assay.
+
+
+rule count_reads:
+    input:
+        bam="results/star/{sample}/{sample}.bam",
+        bai="results/star/{sample}/{sample}.bam.bai",
+        annotation=get_annotation,
+    output:
+        counts="results/counts/{sample}.tsv",
+        summary="results/counts/{sample}.summary.tsv",
+    log:
+        "logs/count_reads/{sample}.log",
+    conda:
+        "../../envs/plantt.yaml"
+    params:
+        settings=get_count_params,
+    script:
+        "../scripts/count_reads.py"
+
+
+rule expression:
+    input:
+        unpack(get_sample_counts),
+        annotation=get_annotation,
+    output:
+        counts="results/expression/{species}.{assay}.counts.tsv",
+        table="results/expression/{species}.{assay}.tsv",
+    log:
+        "logs/expression/{species}.{assay}.log",
+    conda:
+        "../../envs/plantt.yaml"
+    params:
+        settings=get_count_params,
+    script:
+        "../scripts/expression.py"
