@@ -22,6 +22,9 @@ include: "workflow/rules/trim.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/quantify.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/orthologs.smk"
+include: "workflow/rules/windows.smk"
+include: "workflow/rules/labels.smk"
 
 
 rule all:

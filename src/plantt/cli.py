@@ -16,6 +16,11 @@ from plantt.io import InputError, setup_logging
 COMMAND_MODULES = [
     "plantt.simulate",
     "plantt.quantify",
+    "plantt.orthologs",
+    "plantt.windows",
+    "plantt.labels",
+    "plantt.splits",
+    "plantt.dataset",
 ]
 
 

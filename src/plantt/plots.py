@@ -40,3 +40,22 @@ def plot_counting_summary(summary: pd.DataFrame, target: PathLike) -> None:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.6 / max(len(shares), 1) - 0.05),
               ncol=3, frameon=False)
     save_figure(fig, target)
+
+
+def plot_split_summary(summary: pd.DataFrame, target: PathLike, title: str = "") -> None:
+    """Pairs per fold and set, split by the sign of d (bars) — balance and sizes at a glance."""
+    sets = [s for s in ("train", "validation", "test") if s in set(summary["set"])]
+    table = (summary.groupby(["fold", "set", "sign"])["pairs"].sum()
+             .unstack("sign", fill_value=0))
+    fig, axes = plt.subplots(1, len(sets), figsize=(3.2 * len(sets), 3), squeeze=False)
+    for ax, name in zip(axes[0], sets, strict=True):
+        part = table.xs(name, level="set")
+        part.plot.bar(ax=ax, stacked=True, color=["#c0504d", "#4f81bd", "#999999"][:part.shape[1]],
+                      width=0.8, legend=ax is axes[0][0])
+        ax.set_title(name)
+        ax.set_xlabel("fold")
+        ax.set_ylabel("pairs")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, target)

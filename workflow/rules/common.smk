@@ -183,6 +183,24 @@ def get_sample_counts(wildcards):
     }
 
 
+ASSAYS_PRESENT = [a for a in ASSAYS if any(assay == a for _, assay in SPECIES_ASSAYS)]
+
+
+def get_expression_tables_of_assay(wildcards):
+    return [
+        f"results/expression/{sp}.{assay}.tsv"
+        for sp, assay in SPECIES_ASSAYS
+        if assay == wildcards.assay
+    ]
+
+
+def get_ortholog_id_args(wildcards):
+    settings = config["orthologs"]
+    if settings.get("id_regex"):
+        return ["--id-regex", settings["id_regex"]]
+    return ["--id-suffix-regex", settings.get("id_suffix_regex") or ""]
+
+
 def expression_tables():
     return [f"results/expression/{sp}.{assay}.tsv" for sp, assay in SPECIES_ASSAYS]
 
@@ -195,4 +213,7 @@ def get_final_outputs():
     outputs = expression_tables()
     outputs.append("results/qc/multiqc_report.html")
     outputs.append("results/qc/counting_summary.png")
+    outputs += ["results/windows/encoded.npy", "results/windows/encoded.genes.tsv"]
+    outputs += [f"results/splits/{assay}.tsv" for assay in ASSAYS_PRESENT]
+    outputs += [f"results/splits/{assay}.summary.png" for assay in ASSAYS_PRESENT]
     return outputs

@@ -1,5 +1,7 @@
 """Count reads per gene in one sample's BAM (rule count_reads)."""
 
+import _setup  # noqa: F401 (makes plantt importable)
+
 import pandas as pd
 
 from plantt.io import setup_logging, write_tsv

@@ -1,5 +1,7 @@
 """Table and bar chart of where each sample's reads went (rule counting_summary)."""
 
+import _setup  # noqa: F401 (makes plantt importable)
+
 import pandas as pd
 
 from plantt.io import setup_logging, write_tsv

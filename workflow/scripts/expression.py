@@ -1,5 +1,7 @@
 """Counts matrix and CPM/TPM expression table of one species and assay (rule expression)."""
 
+import _setup  # noqa: F401 (makes plantt importable)
+
 from plantt.io import setup_logging, write_tsv
 from plantt.quantify import CountSettings, build_expression
 

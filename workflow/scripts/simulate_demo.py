@@ -1,5 +1,7 @@
 """Generate the embedded demo dataset (rule simulate_demo)."""
 
+import _setup  # noqa: F401 (makes plantt importable)
+
 from plantt.io import setup_logging
 from plantt.simulate import SimulationSettings, simulate
 
