@@ -15,6 +15,8 @@ wildcard_constraints:
     sample=_alternation(SAMPLES),
     species=_alternation(SPECIES),
     assay=_alternation(ASSAYS),
+    model=r"plantt|washburn|plantt_shuffled|plantt_from_[A-Za-z0-9]+",
+    fold=r"\d+",
 
 
 include: "workflow/rules/demo.smk"
@@ -25,6 +27,8 @@ include: "workflow/rules/qc.smk"
 include: "workflow/rules/orthologs.smk"
 include: "workflow/rules/windows.smk"
 include: "workflow/rules/labels.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/proseq.smk"
 
 
 rule all:

@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "plantt.labels",
     "plantt.splits",
     "plantt.dataset",
+    "plantt.proseq",
+    "plantt.cv",
 ]
 
 

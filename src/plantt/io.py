@@ -48,6 +48,10 @@ def atomic_path(target: PathLike, suffix: str = "") -> Iterator[Path]:
                                dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates files readable by the owner only; give the result the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
         os.replace(tmp_path, target)

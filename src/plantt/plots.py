@@ -59,3 +59,57 @@ def plot_split_summary(summary: pd.DataFrame, target: PathLike, title: str = "")
         fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, target)
+
+
+SUMMARY_METRICS = ["spearman", "pearson", "r2", "balanced_accuracy", "f1", "auroc"]
+
+
+def plot_metric_summary(per_fold: pd.DataFrame, target: PathLike, title: str = "") -> None:
+    """Bars: mean across folds per model and metric, with ± SD and each fold as a dot."""
+    metrics = [m for m in SUMMARY_METRICS if m in per_fold.columns]
+    models = list(dict.fromkeys(per_fold["model"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.2 * len(metrics), 3.2), squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, model in enumerate(models):
+            values = per_fold.loc[per_fold["model"] == model, metric].dropna()
+            if values.empty:
+                continue
+            ax.bar(i, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else 0,
+                   color=colors(i), alpha=0.7, capsize=3)
+            ax.scatter([i] * len(values), values, color="black", s=8, zorder=3)
+        ax.set_xticks(range(len(models)))
+        ax.set_xticklabels(models, rotation=45, ha="right", fontsize=8)
+        ax.set_title(metric, fontsize=9)
+        ax.axhline(0.5 if metric in ("balanced_accuracy", "auroc") else 0.0, color="grey",
+                   lw=0.8, ls="--")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, target)
+
+
+def plot_predicted_vs_true(predictions: pd.DataFrame, target: PathLike, title: str = "") -> None:
+    """Predicted vs true Cohen's d on the test pairs, one panel per regression model and fold."""
+    regression = [m for m in dict.fromkeys(predictions["model"]) if m != "washburn"]
+    folds = sorted(predictions["fold"].unique())
+    fig, axes = plt.subplots(max(len(regression), 1), len(folds),
+                             figsize=(2.4 * len(folds), 2.4 * max(len(regression), 1)),
+                             squeeze=False, sharex=True)
+    for r, model in enumerate(regression):
+        for c, fold in enumerate(folds):
+            ax = axes[r][c]
+            part = predictions[(predictions["model"] == model) & (predictions["fold"] == fold)]
+            ax.scatter(part["target"], part["prediction"], s=3, alpha=0.4, color="#4f81bd")
+            rho = part["target"].corr(part["prediction"], method="spearman")
+            ax.set_title(f"{model}, fold {fold}\nSpearman {rho:.2f}", fontsize=8)
+            ax.axhline(0, color="grey", lw=0.5)
+            ax.axvline(0, color="grey", lw=0.5)
+            if c == 0:
+                ax.set_ylabel("predicted d")
+            if r == len(regression) - 1:
+                ax.set_xlabel("true d")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, target)

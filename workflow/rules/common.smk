@@ -201,6 +201,46 @@ def get_ortholog_id_args(wildcards):
     return ["--id-suffix-regex", settings.get("id_suffix_regex") or ""]
 
 
+# ---- training ----
+
+
+def train_models(assay):
+    """Model names trained for an assay: the configured ones, plus plantt_from_<assay> variants."""
+    models = list(config["train"]["models"])
+    source = config["train"]["pretrain"].get(assay)
+    if source:
+        models.append(f"plantt_from_{source}")
+    return models
+
+
+def get_init_weights(wildcards):
+    if wildcards.model.startswith("plantt_from_"):
+        source = wildcards.model.removeprefix("plantt_from_")
+        return {
+            "init": f"results/models/{source}/plantt/fold_{wildcards.fold}/weights.pt"
+        }
+    return {}
+
+
+def get_train_settings(wildcards, resources, threads):
+    train = config["train"]
+    settings = dict(train["settings"])
+    if config["demo"]:
+        settings.update(train.get("demo_settings") or {})
+    settings["num_threads"] = threads
+    settings["require_gpu"] = int(resources.get("gpu", 0)) > 0
+    settings["allow_cpu_fallback"] = train["allow_cpu_fallback"]
+    return settings
+
+
+def get_fold_predictions(wildcards):
+    return [
+        f"results/models/{wildcards.assay}/{model}/fold_{fold}/predictions.tsv"
+        for model in train_models(wildcards.assay)
+        for fold in range(config["splits"]["folds"])
+    ]
+
+
 def expression_tables():
     return [f"results/expression/{sp}.{assay}.tsv" for sp, assay in SPECIES_ASSAYS]
 
@@ -216,4 +256,88 @@ def get_final_outputs():
     outputs += ["results/windows/encoded.npy", "results/windows/encoded.genes.tsv"]
     outputs += [f"results/splits/{assay}.tsv" for assay in ASSAYS_PRESENT]
     outputs += [f"results/splits/{assay}.summary.png" for assay in ASSAYS_PRESENT]
+    outputs += [
+        f"results/metrics/{assay}/metrics_summary.tsv" for assay in ASSAYS_PRESENT
+    ]
+    outputs += proseq_outputs()
+    return outputs
+
+
+# ---- PRO-seq ----
+
+PROSEQ_SAMPLES = [s for s in SAMPLES if samples.loc[s, "assay"] == "proseq"]
+PROSEQ_SPECIES = [sp for sp in SPECIES if (sp, "proseq") in SPECIES_ASSAYS]
+BOTH_ASSAYS_SPECIES = [
+    sp for sp in PROSEQ_SPECIES if (sp, "rnaseq3p") in SPECIES_ASSAYS
+]
+PROSEQ_MATRIX_LABELS = {"tss": "TSS", "tts": "TTS", "body": "gene body"}
+
+
+def _proseq_samples_of(species):
+    return [s for s in PROSEQ_SAMPLES if samples.loc[s, "species"] == species]
+
+
+def get_proseq_bigwigs_of_species(wildcards):
+    chosen = _proseq_samples_of(wildcards.species)
+    return {
+        strand: [f"results/proseq/bigwig/{s}.{strand}.bw" for s in chosen]
+        for strand in ("plus", "minus")
+    }
+
+
+def get_proseq_bams_of_species(wildcards):
+    chosen = _proseq_samples_of(wildcards.species)
+    return {
+        "bams": [f"results/star/{s}/{s}.bam" for s in chosen],
+        "bais": [f"results/star/{s}/{s}.bam.bai" for s in chosen],
+    }
+
+
+def get_proseq_matrix_mode(wildcards):
+    """computeMatrix's mode and its region options for one anchor (tss, tts or body)."""
+    settings = config["proseq"]["metagene"]
+    flanks = f"-b {settings['upstream']} -a {settings['downstream']}"
+    if wildcards.anchor == "body":
+        return (
+            f"scale-regions {flanks} --regionBodyLength {settings['body_length']}"
+            f" --binSize {settings['body_bin_size']}"
+        )
+    point = "TSS" if wildcards.anchor == "tss" else "TES"
+    return f"reference-point --referencePoint {point} {flanks} --binSize {settings['bin_size']}"
+
+
+def get_proseq_matrix_label(wildcards):
+    return PROSEQ_MATRIX_LABELS[wildcards.anchor]
+
+
+def get_proseq_plot_title(wildcards):
+    return f"{wildcards.species}: PRO-seq, sense and antisense"
+
+
+def proseq_outputs():
+    outputs = []
+    if not PROSEQ_SPECIES:
+        return outputs
+    outputs += expand(
+        "results/proseq/bigwig/{sample}.{strand}.bw",
+        sample=PROSEQ_SAMPLES,
+        strand=("plus", "minus"),
+    )
+    outputs += expand(
+        "results/proseq/bigwig/{species}.merged.{strand}.bw",
+        species=PROSEQ_SPECIES,
+        strand=("plus", "minus"),
+    )
+    outputs += expand(
+        "results/proseq/metagene/{species}.{kind}",
+        species=PROSEQ_SPECIES,
+        kind=("profile.png", "heatmap.png", "profile.tsv"),
+    )
+    outputs += [
+        "results/proseq/pausing/summary.tsv",
+        "results/proseq/pausing/pause_index.png",
+    ]
+    if BOTH_ASSAYS_SPECIES:
+        outputs += ["results/proseq/comparison/assays.png"]
+        outputs += ["results/proseq/comparison/orthologs.png"]
     return outputs

@@ -1,0 +1,191 @@
+"""Cross-validation from the workflow's files: train one fold, predict its test pairs, evaluate.
+
+``plantt train`` reads the encoded windows (``encoded.npy`` + genes table) and the splits table of
+one assay, trains one model on one fold (:func:`plantt.train.train_fold`: checkpointed, resumable),
+then predicts that fold's test pairs with the best weights. ``plantt evaluate`` gathers the
+predictions of every fold and model into per-fold metrics, a mean ± SD summary and figures.
+
+Model names: ``plantt`` and ``washburn`` are the two models of the paper's Table 1; a name
+``plantt_from_<assay>`` is PlanTT initialised from the best weights of the same fold trained on
+another assay (sequential training, Table 2); ``plantt_shuffled`` is a control trained on targets
+permuted within each set, which shows what the model learns from no signal at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from plantt.dataset import EncodedWindows, PairArrays, pair_arrays, read_splits
+from plantt.io import InputError, PathLike, get_logger, write_tsv
+from plantt.metrics import prediction_metrics, summarize_folds
+from plantt.models import load_model
+from plantt.train import CHECKPOINT, TrainSettings, predict_pairs, train_fold
+
+log = get_logger("cv")
+
+PREDICTION_COLUMNS = ["assay", "model", "fold", "orthogroup", "label", "species_a", "gene_a",
+                      "species_b", "gene_b", "target", "prediction"]
+
+
+@dataclass(frozen=True)
+class ModelVariant:
+    """What a model name in the workflow means."""
+
+    name: str
+    kind: str  # "plantt" or "washburn"
+    pretrained_on: str | None = None
+    shuffled: bool = False
+
+    @classmethod
+    def parse(cls, name: str) -> ModelVariant:
+        if name in ("plantt", "washburn"):
+            return cls(name, name)
+        if name == "plantt_shuffled":
+            return cls(name, "plantt", shuffled=True)
+        if name.startswith("plantt_from_") and len(name) > len("plantt_from_"):
+            return cls(name, "plantt", pretrained_on=name.removeprefix("plantt_from_"))
+        raise ValueError(f"unknown model {name!r}: expected plantt, washburn, plantt_shuffled or "
+                         "plantt_from_<assay>")
+
+
+def shuffled_targets(pairs: PairArrays, seed: int) -> PairArrays:
+    """The same pairs with their targets permuted (the no-signal control)."""
+    rng = np.random.default_rng(seed)
+    return PairArrays(pairs.idx_a, pairs.idx_b, rng.permutation(pairs.target), pairs.orthogroup)
+
+
+def train_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike, fold: int,
+                  assay: str, model: str, outdir: PathLike, settings: TrainSettings,
+                  init_weights: PathLike | None = None) -> pd.DataFrame:
+    """Train ``model`` on ``fold`` and return (and write) its test-set predictions."""
+    variant = ModelVariant.parse(model)
+    windows = EncodedWindows.load(codes_npy, genes_tsv, mmap=True)
+    splits = read_splits(splits_tsv)
+    if fold not in set(splits["fold"]):
+        raise InputError(splits_tsv, f"fold {fold} not found (folds: "
+                                     f"{', '.join(map(str, sorted(set(splits['fold']))))})")
+    train = pair_arrays(splits, windows, fold, "train")
+    val = pair_arrays(splits, windows, fold, "validation")
+    if variant.shuffled:
+        train = shuffled_targets(train, settings.seed + 1)
+        val = shuffled_targets(val, settings.seed + 2)
+    if variant.pretrained_on and init_weights is None:
+        raise ValueError(f"{model} needs the weights of the model trained on "
+                         f"{variant.pretrained_on}")
+    outdir = Path(outdir)
+    result = train_fold(np.asarray(windows.codes), train, val, settings, outdir,
+                        model_kind=variant.kind, init_weights=init_weights,
+                        layout="plantt_3000", provenance={"assay": assay, "model": model,
+                                                          "fold": fold,
+                                                          "splits": str(splits_tsv)})
+    log.info("%s %s fold %d: best %s %.4f at epoch %d (%s, %s)", assay, model, fold,
+             result.metric_name, result.best_metric, result.best_epoch, result.stop_reason,
+             result.device)
+    best = load_model(outdir)
+    test_rows = splits[(splits["fold"] == fold) & (splits["set"] == "test")]
+    test = pair_arrays(splits, windows, fold, "test")
+    prediction = predict_pairs(best, np.asarray(windows.codes), test.idx_a, test.idx_b,
+                               batch_size=settings.eval_batch_size)
+    table = pd.DataFrame({
+        "assay": assay, "model": model, "fold": fold,
+        "orthogroup": test_rows["orthogroup"].to_numpy(),
+        "label": test_rows["label"].to_numpy() if "label" in test_rows else "",
+        "species_a": test_rows["species_a"].to_numpy(), "gene_a": test_rows["gene_a"].to_numpy(),
+        "species_b": test_rows["species_b"].to_numpy(), "gene_b": test_rows["gene_b"].to_numpy(),
+        "target": test.target, "prediction": prediction,
+    }, columns=PREDICTION_COLUMNS)
+    # A finished fold needs no checkpoint; removing it makes a forced rerun train afresh, while a
+    # killed run (which never gets here) resumes from its last epoch.
+    (outdir / CHECKPOINT).unlink(missing_ok=True)
+    return table
+
+
+def fold_metrics(predictions: pd.DataFrame) -> pd.DataFrame:
+    """One row of metrics per (assay, model, fold) from a predictions table."""
+    rows = []
+    for (assay, model, fold), part in predictions.groupby(["assay", "model", "fold"], sort=True):
+        kind = ModelVariant.parse(model).kind
+        rows.append({"assay": assay, "model": model, "fold": fold,
+                     **prediction_metrics(part["target"], part["prediction"], kind)})
+    return pd.DataFrame(rows)
+
+
+def evaluate(prediction_files: list[PathLike]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """All predictions, per-fold metrics and the mean ± SD summary across folds."""
+    frames = []
+    for path in prediction_files:
+        frame = pd.read_csv(path, sep="\t", dtype={"gene_a": str, "gene_b": str,
+                                                   "orthogroup": str})
+        missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
+        if missing:
+            raise InputError(path, f"not a predictions table: missing {', '.join(missing)}")
+        frames.append(frame)
+    predictions = pd.concat(frames, ignore_index=True)
+    per_fold = fold_metrics(predictions)
+    summary = summarize_folds(per_fold, by=("assay", "model"))
+    return predictions, per_fold, summary
+
+
+def load_train_settings(config: dict[str, Any] | None, overrides: dict[str, Any] | None = None
+                        ) -> TrainSettings:
+    values = dict(config or {})
+    values.update(overrides or {})
+    try:
+        return TrainSettings.from_dict(values)
+    except (TypeError, ValueError) as err:
+        raise InputError(None, f"training settings: {err}") from None
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    config: dict[str, Any] = {}
+    if args.config:
+        with open(args.config) as handle:
+            config = yaml.safe_load(handle) or {}
+        if not isinstance(config, dict):
+            raise InputError(args.config, "expected a mapping of training settings")
+    overrides = json.loads(args.set) if args.set else {}
+    settings = load_train_settings(config, overrides)
+    table = train_cv_fold(args.windows, args.genes, args.splits, args.fold, args.assay,
+                          args.model, args.out, settings, args.init_weights)
+    write_tsv(table, Path(args.out) / "predictions.tsv")
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    predictions, per_fold, summary = evaluate(args.predictions)
+    out = Path(args.out)
+    write_tsv(predictions, out / "predictions.tsv")
+    write_tsv(per_fold, out / "metrics_per_fold.tsv")
+    write_tsv(summary, out / "metrics_summary.tsv")
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train", help="train one cross-validation fold and predict its test pairs",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--windows", required=True, help="encoded windows (.npy)")
+    train.add_argument("--genes", required=True, help="genes table of the encoded windows")
+    train.add_argument("--splits", required=True, help="splits table of one assay")
+    train.add_argument("--fold", required=True, type=int)
+    train.add_argument("--assay", required=True)
+    train.add_argument("--model", default="plantt",
+                       help="plantt, washburn, plantt_shuffled or plantt_from_<assay>")
+    train.add_argument("--out", required=True, help="model directory to write")
+    train.add_argument("--config", help="YAML of training settings (TrainSettings fields)")
+    train.add_argument("--set", help="JSON object of settings overriding --config")
+    train.add_argument("--init-weights", help="weights.pt to start from (sequential training)")
+    train.set_defaults(func=_run_train)
+    evaluate_parser = subparsers.add_parser(
+        "evaluate", help="metrics per fold and mean ± SD across folds from predictions tables")
+    evaluate_parser.add_argument("--predictions", nargs="+", required=True)
+    evaluate_parser.add_argument("--out", required=True, help="directory for the tables")
+    evaluate_parser.set_defaults(func=_run_evaluate)

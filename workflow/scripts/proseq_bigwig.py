@@ -1,0 +1,12 @@
+"""CPM bigWigs of one PRO-seq sample's polymerase positions, one per strand (rule proseq_bigwig)."""
+
+import _setup  # noqa: F401 (makes plantt importable)
+
+from plantt.io import setup_logging
+from plantt.proseq import write_polymerase_bigwigs
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+log = setup_logging(sm.log[0])
+total = write_polymerase_bigwigs(sm.input.bam, sm.output.plus, sm.output.minus,
+                                 min_mapq=sm.params.min_mapq)
+log.info("%s: %d read-1 positions scaled to CPM", sm.wildcards.sample, total)

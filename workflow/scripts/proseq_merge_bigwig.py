@@ -1,0 +1,12 @@
+"""Per-base mean of a species' replicate PRO-seq bigWigs, per strand (rule proseq_merge_bigwig)."""
+
+import _setup  # noqa: F401 (makes plantt importable)
+
+from plantt.io import setup_logging
+from plantt.proseq import merge_bigwigs
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+log = setup_logging(sm.log[0])
+for strand in ("plus", "minus"):
+    merge_bigwigs(list(sm.input[strand]), sm.output[strand])
+    log.info("%s %s: mean of %d replicates", sm.wildcards.species, strand, len(sm.input[strand]))

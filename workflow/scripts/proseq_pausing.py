@@ -1,0 +1,16 @@
+"""Pause index per gene from a species' pooled PRO-seq replicates (rule proseq_pausing)."""
+
+import _setup  # noqa: F401 (makes plantt importable)
+
+from plantt.annotation import read_genes
+from plantt.io import setup_logging, write_tsv
+from plantt.proseq import PauseSettings, pause_indices, pooled_counts
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+log = setup_logging(sm.log[0])
+settings = PauseSettings(**sm.params.settings)
+counts = pooled_counts(list(sm.input.bams), min_mapq=sm.params.min_mapq)
+table = pause_indices(read_genes(sm.input.annotation), counts, settings)
+write_tsv(table, sm.output[0])
+log.info("%s: %d genes, %d with at least %d gene-body reads", sm.wildcards.species, len(table),
+         int(table["covered"].sum()), settings.min_reads)
