@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "plantt.dataset",
     "plantt.proseq",
     "plantt.cv",
+    "plantt.predict",
 ]
 
 

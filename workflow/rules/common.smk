@@ -241,6 +241,11 @@ def get_fold_predictions(wildcards):
     ]
 
 
+def metrics_outputs():
+    """Targets of `snakemake train_all`: every fold of every model, evaluated."""
+    return [f"results/metrics/{assay}/metrics_summary.tsv" for assay in ASSAYS_PRESENT]
+
+
 def expression_tables():
     return [f"results/expression/{sp}.{assay}.tsv" for sp, assay in SPECIES_ASSAYS]
 
@@ -256,9 +261,6 @@ def get_final_outputs():
     outputs += ["results/windows/encoded.npy", "results/windows/encoded.genes.tsv"]
     outputs += [f"results/splits/{assay}.tsv" for assay in ASSAYS_PRESENT]
     outputs += [f"results/splits/{assay}.summary.png" for assay in ASSAYS_PRESENT]
-    outputs += [
-        f"results/metrics/{assay}/metrics_summary.tsv" for assay in ASSAYS_PRESENT
-    ]
     outputs += proseq_outputs()
     return outputs
 
@@ -341,3 +343,4 @@ def proseq_outputs():
         outputs += ["results/proseq/comparison/assays.png"]
         outputs += ["results/proseq/comparison/orthologs.png"]
     return outputs
+

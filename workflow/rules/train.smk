@@ -64,3 +64,10 @@ rule evaluate:
         "../../envs/plantt.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+# Training is not part of the default target yet: `snakemake --cores N train_all` trains and
+# evaluates every assay x model x fold.
+rule train_all:
+    input:
+        metrics_outputs(),

@@ -1,0 +1,541 @@
+"""PlanTT two-tower contrast models, the PlanTT-CNN tower, and the Washburn et al. (2019) baseline.
+
+PlanTT (paper Section 2.2)
+--------------------------
+Two towers with shared weights embed the soft one-hot sequences of genes ``a`` and ``b``; the head
+is the sum of the difference of the embeddings, ``f(a, b) = sum(z_a - z_b)``. The head is an odd
+function of ``z_a - z_b``, which makes the model satisfy Definition 1 by construction:
+``f(a, a) = 0`` and ``f(a, b) = -f(b, a)`` (exactly in eval mode, up to float rounding). Because the
+head can be rewritten as ``sum(z_a) - sum(z_b)``, ``sum(z)`` is a per-sequence expression estimate
+(:meth:`TwoTower.score`), which in-silico mutagenesis turns into a percent change
+``(sum(z_m) - sum(z)) / |sum(z)|`` (Section 4.7).
+
+Both towers run in ONE call on the concatenated batch ``[a; b]``: it is faster than two calls, and in
+training mode batch normalisation then normalises ``a`` and ``b`` with the same statistics, so the
+two towers stay exactly the same function within a batch.
+
+PlanTT-CNN tower (Section 3.2) and the choices we made where the paper is silent
+-------------------------------------------------------------------------------
+Input ``(B, 4, L)`` soft one-hot. Stem: a patch embedding, i.e. a convolution with kernel = stride = 3
+to 64 channels. 8 stages of 2 residual blocks; stages 2-8 open with a stride-2 convolution that
+doubles the channels up to 256 (64, 128, 256, 256, ...). A residual block is a kernel-3 convolution,
+three convolutions with the stage's kernel (11, 9, 7, 7, 5, 5, 3, 3) and a pointwise convolution,
+each followed by batch norm and dropout. Then a pointwise convolution to one channel and a linear
+projection to a 50-d embedding. Every choice below is a field of :class:`TowerSettings`:
+
+* Activation: ReLU (``activation``), after batch norm and before dropout, in every convolution unit
+  except the block's last (pointwise) one. The paper names ResNet as its inspiration; ReLU is what
+  ResNet uses and is the cheapest option. ``gelu`` and ``silu`` are available.
+* Residual: ResNet-v1 style, ``act(x + branch(x))`` (``post_residual_activation``). The branch's last
+  unit has no activation so it can add negative corrections; its batch-norm scale starts at zero
+  (``zero_init_residual``, Goyal et al. 2017) so each block starts as the identity, a standard aid
+  for training deep residual stacks.
+* The stem is conv + batch norm + activation without dropout (dropping raw input patches would
+  mostly erase motifs). Downsampling convolutions are kernel 3, stride 2, padding 1 (``ceil(l/2)``),
+  followed by batch norm, activation and dropout like every other unit.
+* Dropout probability: the paper does not give it; 0.1 (``dropout``).
+* Lengths that are not multiples of the stem stride are zero-padded on the right (zero = "no base"),
+  so no base is ever dropped and in-silico mutagenesis sees every position. The final linear layer
+  is sized from the output length of the convolutional trunk, so any input length works (the length
+  is fixed per model: it is part of the saved model).
+* The final pointwise convolution has a bias and no normalisation; no activation is used between it
+  and the linear projection (the embedding must be able to take any sign).
+
+Presets (:data:`PLANTT_PRESETS`): ``paper`` is the description above (17.4 M parameters,
+9.6 GFLOP per pair forward at 3 kb). ``small`` is the CPU demo's tower, the same family (stem, stages
+of residual blocks with the block structure above, pointwise convolution to one channel, linear
+projection) scaled down and made data-efficient: 16-32 channels, 3 stages (kernels 9, 5, 3) of one
+block with one inner convolution, dropout 0.25. Three settings differ from ``paper`` because, on the
+demo's ~3,400 training pairs, towers shaped like the paper's (patch stems, strided-convolution
+downsampling, a linear layer over every trunk position) memorised the training set (validation
+Spearman <= 0.14), while this one reached ~0.35 within four epochs (rnaseq3p fold 0, learning rate
+2e-3, 100 warm-up steps; a single conv + mean-pool baseline reached 0.31):
+
+* ``stem_pool``: a stride-1 convolution (kernel 11, enough for a 10-12 bp motif) then max pooling
+  by 8, so a motif is detected at any offset instead of only where it falls inside one patch;
+* ``downsample="maxpool"``: stages shrink the length with max pooling instead of a strided
+  convolution (fewer parameters, position-invariant detections);
+* ``readout_bins=4``: the one-channel map is averaged into 4 bins before the linear projection,
+  i.e. coarse positions (quarters of the window) instead of a weight per trunk position.
+
+One epoch of ~4,000 pairs of 3 kb takes ~15-20 s on 2 CPU cores (dropout sampling is a quarter of
+it; ``channel_dropout`` is cheaper but learned less well on the demo).
+
+Washburn et al. (2019) ortholog-contrast classifier (Section 4.4)
+----------------------------------------------------------------
+Our reading of Washburn et al.'s CNN (PNAS 116:5542), from memory of their methods: we could not
+check the numbers against their code here, which is why each is a setting. The two genes' sequences
+are concatenated
+along the length axis (``[a | b]``, ``2L`` bases) and passed through three convolutional blocks,
+each two convolutions (kernel 8, ReLU) followed by max pooling (size 8, stride 8) and dropout 0.25,
+with 64, 128 and 64 filters; then flatten, dense layers of 128 and 64 units (ReLU, dropout 0.25) and
+one output logit for "gene a is more highly expressed than gene b". Convolutions use ``same``
+padding here (an assumption), so the flattened size is ``64 * floor(floor(floor(2L/8)/8)/8)``.
+As in the PlanTT paper, missing bases are soft-encoded (0.25 each) rather than given a fifth
+channel; the model is not equivariant by construction, so training uses flipped-pair augmentation
+(see :mod:`plantt.train`). Every number is a field of :class:`WashburnSettings`; ``small`` uses
+16/32/16 filters and one dense layer of 32 units.
+
+Model directories (:func:`save_model` / :func:`load_model`)
+-------------------------------------------------------------
+``weights.pt`` (a state_dict, loaded with ``weights_only=True`` and ``map_location="cpu"``) and
+``model.json`` (kind, preset, every setting, sequence length, layout name, training provenance).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from plantt.io import InputError, PathLike, atomic_open, atomic_path
+
+MODEL_JSON = "model.json"
+WEIGHTS = "weights.pt"
+MODEL_FORMAT_VERSION = 1
+MODEL_KINDS = ("plantt", "washburn")
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+# ----------------------------------------------------------------------------------------------
+# Settings and presets
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TowerSettings:
+    """Every architectural choice of the PlanTT-CNN tower (defaults: the ``paper`` preset)."""
+
+    in_channels: int = 4
+    stem_channels: int = 64
+    stem_stride: int = 3
+    stem_kernel: int = 3  # == stem_stride: non-overlapping patch embedding
+    stem_pool: bool = False  # True: stride-1 convolution then max pooling by stem_stride
+    stage_kernels: tuple[int, ...] = (11, 9, 7, 7, 5, 5, 3, 3)
+    blocks_per_stage: int = 2
+    inner_convs: int = 3  # convolutions with the stage's kernel inside a block
+    entry_kernel: int = 3  # the block's first convolution
+    downsample_kernel: int = 3
+    downsample: str = "conv"  # "conv": strided convolution; "maxpool": max pooling + pointwise
+    channel_growth: int = 2
+    max_channels: int = 256
+    embedding_dim: int = 50
+    readout_bins: int | None = None  # None: linear over every trunk position (paper)
+    dropout: float = 0.1
+    channel_dropout: bool = False  # True: drop whole channels (nn.Dropout1d), cheaper on CPU
+    activation: str = "relu"
+    post_residual_activation: bool = True
+    zero_init_residual: bool = True
+
+    def __post_init__(self) -> None:
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, "
+                             f"got {self.activation!r}")
+        if not self.stem_pool and self.stem_kernel < self.stem_stride:
+            raise ValueError("stem_kernel must be >= stem_stride (a stem may not skip bases)")
+        if not self.stem_pool and (self.stem_kernel - self.stem_stride) % 2:
+            raise ValueError("stem_kernel - stem_stride must be even (symmetric overlap)")
+        if not self.stage_kernels or any(k < 1 or k % 2 == 0 for k in self.stage_kernels):
+            raise ValueError("stage_kernels must be a non-empty list of odd kernel sizes")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.downsample not in ("conv", "maxpool"):
+            raise ValueError(f"downsample must be 'conv' or 'maxpool', got {self.downsample!r}")
+        if self.readout_bins is not None and self.readout_bins < 1:
+            raise ValueError("readout_bins must be a positive number of bins (or None)")
+
+    def stage_channels(self) -> list[int]:
+        return [min(self.stem_channels * self.channel_growth ** i, self.max_channels)
+                for i in range(len(self.stage_kernels))]
+
+
+@dataclass(frozen=True)
+class WashburnSettings:
+    """Our reading of the Washburn et al. (2019) ortholog-contrast CNN (defaults: ``paper``)."""
+
+    in_channels: int = 4
+    block_channels: tuple[int, ...] = (64, 128, 64)
+    convs_per_block: int = 2
+    kernel_size: int = 8
+    pool_size: int = 8
+    dropout: float = 0.25
+    dense_units: tuple[int, ...] = (128, 64)
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, "
+                             f"got {self.activation!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+
+
+PLANTT_PRESETS: dict[str, TowerSettings] = {
+    "paper": TowerSettings(),
+    "small": TowerSettings(
+        stem_channels=16, stem_stride=8, stem_kernel=11, stem_pool=True,
+        stage_kernels=(9, 5, 3), blocks_per_stage=1, inner_convs=1, max_channels=32,
+        downsample="maxpool", dropout=0.25, readout_bins=4,
+    ),
+}
+
+WASHBURN_PRESETS: dict[str, WashburnSettings] = {
+    "paper": WashburnSettings(),
+    "small": WashburnSettings(block_channels=(16, 32, 16), dense_units=(32,), dropout=0.1),
+}
+
+_PRESETS: dict[str, dict[str, Any]] = {"plantt": PLANTT_PRESETS, "washburn": WASHBURN_PRESETS}
+_SETTINGS_CLASS: dict[str, type] = {"plantt": TowerSettings, "washburn": WashburnSettings}
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+
+
+def get_preset(kind: str, name: str, overrides: dict[str, Any] | None = None
+               ) -> TowerSettings | WashburnSettings:
+    """The settings of preset ``name`` for model ``kind``, with ``overrides`` applied."""
+    _check_kind(kind)
+    presets = _PRESETS[kind]
+    if name not in presets:
+        raise ValueError(f"unknown {kind} preset {name!r}; expected one of {', '.join(presets)}")
+    if not overrides:
+        return presets[name]
+    merged = {**dataclasses.asdict(presets[name]), **overrides}
+    return settings_from_dict(kind, merged)
+
+
+def settings_from_dict(kind: str, values: dict[str, Any]) -> TowerSettings | WashburnSettings:
+    """Rebuild a settings dataclass from a JSON/YAML mapping (lists -> tuples, unknown keys -> error)."""
+    _check_kind(kind)
+    cls = _SETTINGS_CLASS[kind]
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown {kind} model setting(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(names))}")
+    defaults = cls()
+    converted = {k: tuple(v) if isinstance(getattr(defaults, k), tuple) and isinstance(v, list)
+                 else v for k, v in values.items()}
+    return cls(**converted)
+
+
+@dataclass
+class ModelSpec:
+    """What is needed to rebuild a model: kind, preset name, settings and input length."""
+
+    kind: str
+    preset: str
+    seq_len: int
+    settings: TowerSettings | WashburnSettings = field(repr=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# PlanTT-CNN tower
+# ----------------------------------------------------------------------------------------------
+def _activation(name: str) -> nn.Module:
+    return _ACTIVATIONS[name]()
+
+
+class ConvUnit(nn.Sequential):
+    """Convolution -> batch norm -> (activation) -> (dropout); ``same`` length unless strided."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, *, stride: int = 1,
+                 activation: str | None = "relu", dropout: float = 0.0,
+                 channel_dropout: bool = False):
+        layers: list[nn.Module] = [
+            nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+            nn.BatchNorm1d(c_out),
+        ]
+        if activation is not None:
+            layers.append(_activation(activation))
+        if dropout > 0:
+            layers.append(nn.Dropout1d(dropout) if channel_dropout else nn.Dropout(dropout))
+        super().__init__(*layers)
+
+
+def tower_unit(c_in: int, c_out: int, kernel: int, s: TowerSettings, *, stride: int = 1,
+               activate: bool = True) -> ConvUnit:
+    """A :class:`ConvUnit` with the tower's activation and dropout."""
+    return ConvUnit(c_in, c_out, kernel, stride=stride,
+                    activation=s.activation if activate else None, dropout=s.dropout,
+                    channel_dropout=s.channel_dropout)
+
+
+class ResidualBlock(nn.Module):
+    """Entry convolution, ``inner_convs`` stage-kernel convolutions and a pointwise convolution."""
+
+    def __init__(self, channels: int, kernel: int, s: TowerSettings):
+        super().__init__()
+        units = [tower_unit(channels, channels, s.entry_kernel, s)]
+        units += [tower_unit(channels, channels, kernel, s) for _ in range(s.inner_convs)]
+        last = tower_unit(channels, channels, 1, s, activate=False)
+        if s.zero_init_residual:
+            nn.init.zeros_(last[1].weight)
+        units.append(last)
+        self.branch = nn.Sequential(*units)
+        self.out_activation = _activation(s.activation) if s.post_residual_activation else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x + self.branch(x)
+        return self.out_activation(y) if self.out_activation is not None else y
+
+
+def trunk_output_length(seq_len: int, s: TowerSettings) -> int:
+    """Length of the convolutional trunk's output for an input of ``seq_len`` bases."""
+    length = math.ceil(seq_len / s.stem_stride)
+    for _ in s.stage_kernels[1:]:
+        length = (length + 2 * (s.downsample_kernel // 2) - s.downsample_kernel) // 2 + 1
+    return length
+
+
+class PlanTTCNNTower(nn.Module):
+    """The PlanTT-CNN tower: ``(B, 4, L)`` soft one-hot -> ``(B, embedding_dim)`` embedding."""
+
+    def __init__(self, settings: TowerSettings = PLANTT_PRESETS["paper"], seq_len: int = 3000):
+        super().__init__()
+        s = settings
+        if seq_len < 1:
+            raise ValueError("seq_len must be positive")
+        self.settings = s
+        self.seq_len = seq_len
+        channels = s.stage_channels()
+        stem: list[nn.Module] = [
+            nn.Conv1d(s.in_channels, s.stem_channels, s.stem_kernel,
+                      stride=1 if s.stem_pool else s.stem_stride,
+                      padding="same" if s.stem_pool else 0, bias=False),
+            nn.BatchNorm1d(s.stem_channels),
+            _activation(s.activation),
+        ]
+        if s.stem_pool:
+            stem.append(nn.MaxPool1d(s.stem_stride, ceil_mode=True))
+        self.stem = nn.Sequential(*stem)
+        stages: list[nn.Module] = []
+        c_prev = s.stem_channels
+        for i, (kernel, c) in enumerate(zip(s.stage_kernels, channels, strict=True)):
+            layers: list[nn.Module] = []
+            if i > 0 and s.downsample == "maxpool":
+                layers.append(nn.MaxPool1d(2, ceil_mode=True))
+                if c != c_prev:
+                    layers.append(tower_unit(c_prev, c, 1, s))
+            elif i > 0:
+                layers.append(tower_unit(c_prev, c, s.downsample_kernel, s, stride=2))
+            elif c != c_prev:
+                layers.append(tower_unit(c_prev, c, 1, s))
+            layers += [ResidualBlock(c, kernel, s) for _ in range(s.blocks_per_stage)]
+            stages.append(nn.Sequential(*layers))
+            c_prev = c
+        self.stages = nn.Sequential(*stages)
+        self.to_one_channel = nn.Conv1d(c_prev, 1, 1)
+        self.out_length = trunk_output_length(seq_len, s)
+        self.readout_length = min(s.readout_bins or self.out_length, self.out_length)
+        self.projection = nn.Linear(self.readout_length, s.embedding_dim)
+
+    def _pad_for_stem(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.settings
+        if s.stem_pool:
+            return x
+        overlap = s.stem_kernel - s.stem_stride
+        remainder = (-x.shape[-1]) % s.stem_stride
+        if overlap == 0 and remainder == 0:
+            return x
+        return F.pad(x, (overlap // 2, overlap - overlap // 2 + remainder))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.seq_len:
+            raise ValueError(f"tower built for sequences of {self.seq_len} bases, "
+                             f"got {x.shape[-1]}")
+        h = self.to_one_channel(self.stages(self.stem(self._pad_for_stem(x))))
+        if self.readout_length != self.out_length:
+            h = F.adaptive_avg_pool1d(h, self.readout_length)
+        return self.projection(h.flatten(1))
+
+
+class TwoTower(nn.Module):
+    """PlanTT: shared-weight towers and the odd head ``sum(z_a - z_b)``."""
+
+    kind = "plantt"
+
+    def __init__(self, tower: nn.Module):
+        super().__init__()
+        self.tower = tower
+        self.seq_len: int = getattr(tower, "seq_len", 0)
+        self.spec: ModelSpec | None = None
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Predicted expression difference ``e_a - e_b``, shape ``(B,)``."""
+        z = self.tower(torch.cat([a, b], dim=0))
+        z_a, z_b = z.split([a.shape[0], b.shape[0]], dim=0)
+        return (z_a - z_b).sum(dim=-1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Tower embedding ``z`` of each sequence, shape ``(B, embedding_dim)``."""
+        return self.tower(x)
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-sequence expression estimate ``sum(z)`` (the head is ``score(a) - score(b)``)."""
+        return self.tower(x).sum(dim=-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Washburn et al. (2019) baseline
+# ----------------------------------------------------------------------------------------------
+def washburn_flat_length(seq_len: int, s: WashburnSettings) -> int:
+    length = 2 * seq_len
+    for _ in s.block_channels:
+        length //= s.pool_size
+    return length
+
+
+class WashburnClassifier(nn.Module):
+    """CNN on ``[a | b]`` (concatenated along length) -> logit of "gene a higher than gene b"."""
+
+    kind = "washburn"
+
+    def __init__(self, settings: WashburnSettings = WASHBURN_PRESETS["paper"],
+                 seq_len: int = 3000):
+        super().__init__()
+        s = settings
+        self.settings = s
+        self.seq_len = seq_len
+        self.spec: ModelSpec | None = None
+        flat = washburn_flat_length(seq_len, s)
+        if flat < 1:
+            raise ValueError(f"sequences of {seq_len} bases are too short for "
+                             f"{len(s.block_channels)} poolings of size {s.pool_size}")
+        layers: list[nn.Module] = []
+        c_prev = s.in_channels
+        for c in s.block_channels:
+            for _ in range(s.convs_per_block):
+                # "same" padding, written out: the extra base of an even kernel goes right
+                layers += [nn.ConstantPad1d(((s.kernel_size - 1) // 2, s.kernel_size // 2), 0.0),
+                           nn.Conv1d(c_prev, c, s.kernel_size), _activation(s.activation)]
+                c_prev = c
+            layers += [nn.MaxPool1d(s.pool_size, stride=s.pool_size), nn.Dropout(s.dropout)]
+        self.features = nn.Sequential(*layers)
+        dense: list[nn.Module] = [nn.Flatten()]
+        width = c_prev * flat
+        for units in s.dense_units:
+            dense += [nn.Linear(width, units), _activation(s.activation), nn.Dropout(s.dropout)]
+            width = units
+        dense.append(nn.Linear(width, 1))
+        self.classifier = nn.Sequential(*dense)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Logit of P(e_a > e_b), shape ``(B,)``."""
+        return self.classifier(self.features(torch.cat([a, b], dim=-1))).squeeze(-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Building, saving and loading
+# ----------------------------------------------------------------------------------------------
+def build_model(kind: str = "plantt", preset: str = "paper", seq_len: int = 3000,
+                overrides: dict[str, Any] | None = None) -> TwoTower | WashburnClassifier:
+    """A freshly initialised model of ``kind`` ('plantt' or 'washburn') from a named preset."""
+    settings = get_preset(kind, preset, overrides)
+    return model_from_spec(ModelSpec(kind, preset if not overrides else f"{preset}+overrides",
+                                     seq_len, settings))
+
+
+def model_from_spec(spec: ModelSpec) -> TwoTower | WashburnClassifier:
+    _check_kind(spec.kind)
+    model: TwoTower | WashburnClassifier
+    if spec.kind == "plantt":
+        assert isinstance(spec.settings, TowerSettings)
+        model = TwoTower(PlanTTCNNTower(spec.settings, spec.seq_len))
+    else:
+        assert isinstance(spec.settings, WashburnSettings)
+        model = WashburnClassifier(spec.settings, spec.seq_len)
+    model.spec = spec
+    return model
+
+
+def spec_of(model: nn.Module) -> ModelSpec:
+    """The :class:`ModelSpec` of a model (derived from its settings when built by hand)."""
+    spec = getattr(model, "spec", None)
+    if spec is not None:
+        return spec
+    if isinstance(model, TwoTower) and isinstance(model.tower, PlanTTCNNTower):
+        return ModelSpec("plantt", "custom", model.tower.seq_len, model.tower.settings)
+    if isinstance(model, WashburnClassifier):
+        return ModelSpec("washburn", "custom", model.seq_len, model.settings)
+    raise TypeError(f"cannot describe a {type(model).__name__} in model.json")
+
+
+def save_model(directory: PathLike, model: nn.Module, settings: ModelSpec | None = None, *,
+               layout: str | None = None, provenance: dict[str, Any] | None = None) -> Path:
+    """Write ``weights.pt`` and ``model.json`` into ``directory`` (atomically, each)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = settings if settings is not None else spec_of(model)
+    info = {
+        "format_version": MODEL_FORMAT_VERSION,
+        "kind": spec.kind,
+        "preset": spec.preset,
+        "seq_len": spec.seq_len,
+        "layout": layout,
+        "settings": dataclasses.asdict(spec.settings),
+        "provenance": provenance or {},
+    }
+    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+    with atomic_path(directory / WEIGHTS) as tmp:
+        torch.save(state, tmp)
+    with atomic_open(directory / MODEL_JSON) as handle:
+        json.dump(info, handle, indent=2, sort_keys=False, default=_json_default)
+        handle.write("\n")
+    return directory
+
+
+def _json_default(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_model_info(directory: PathLike) -> dict[str, Any]:
+    """The parsed ``model.json`` of a model directory (with clear errors for bad input)."""
+    path = Path(directory) / MODEL_JSON
+    if not path.is_file():
+        raise InputError(directory, f"not a model directory: {MODEL_JSON} not found")
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"invalid JSON ({err.msg})", line=err.lineno) from None
+    for key in ("kind", "seq_len", "settings"):
+        if key not in info:
+            raise InputError(path, f"missing key {key!r}")
+    return info
+
+
+def load_model(directory: PathLike, device: str | torch.device = "cpu"
+               ) -> TwoTower | WashburnClassifier:
+    """Rebuild a saved model in eval mode; ``model.spec`` and ``model.info`` describe it."""
+    directory = Path(directory)
+    info = read_model_info(directory)
+    try:
+        settings = settings_from_dict(info["kind"], info["settings"])
+    except (TypeError, ValueError) as err:
+        raise InputError(directory / MODEL_JSON, str(err)) from None
+    spec = ModelSpec(info["kind"], info.get("preset", "custom"), int(info["seq_len"]), settings)
+    model = model_from_spec(spec)
+    weights = directory / WEIGHTS
+    if not weights.is_file():
+        raise InputError(directory, f"{WEIGHTS} not found")
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise InputError(weights, f"weights do not match model.json: {err}") from None
+    model.info = info  # type: ignore[assignment]
+    return model.to(device).eval()

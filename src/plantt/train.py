@@ -1,0 +1,768 @@
+"""Train one cross-validation fold of PlanTT or the Washburn baseline (paper Sections 3.3, 4.4, 4.5).
+
+:func:`train_fold` takes plain arrays (no Snakemake): ``codes`` is an ``(n_genes, L)`` uint8 array of
+encoded windows (A=0, C=1, G=2, T=3, N=4; a numpy memmap is fine) and ``train``/``val`` hold
+``idx_a``, ``idx_b`` (rows of ``codes``) and ``target`` (the expression difference ``d_ab``).
+
+Recipe (every number a field of :class:`TrainSettings`, defaults from the paper): AdamW (betas
+0.9/0.999, eps 1e-8, weight decay 0.01); a one-cycle schedule, linear warm-up over 900 steps to 8e-5
+then cosine decay reaching zero at the last step of the 50-epoch budget; batch 32; MSE (PlanTT) or
+binary cross-entropy on flipped-pair-augmented data (Washburn); early stopping with patience 10 on
+the validation Spearman (PlanTT) or AUROC (Washburn); the best weights are kept. Sequential
+training (Section 4.5) starts from ``init_weights`` (a model directory or a ``weights.pt``).
+
+Reproducibility: the model is initialised from ``seed``; each epoch re-seeds torch from
+``(seed, epoch)`` and shuffles with ``numpy.random.default_rng([seed, epoch])``, so an epoch's
+randomness (order, dropout) does not depend on what ran before it in the process. At the end of
+every epoch a checkpoint (model, optimizer, schedule position, RNG states, early-stopping state,
+history) is written atomically to ``outdir/checkpoint.pt``; a rerun resumes from it, and a run
+killed mid-epoch and rerun ends with exactly the same weights as an uninterrupted run (on CPU, with
+the same thread count). A checkpoint written with different settings or data is ignored (warning).
+
+Device: CUDA, then MPS, then CPU unless ``device`` is given. On CUDA the uint8 codes live on the GPU
+and soft one-hot batches are built there; the forward pass runs under bf16 autocast (``amp``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from plantt import __version__
+from plantt.encoding import soft_one_hot
+from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
+from plantt.metrics import regression_metrics, sign_metrics
+from plantt.models import MODEL_KINDS, WEIGHTS, build_model, save_model
+
+log = get_logger("train")
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.tsv"
+CURVES = "curves.png"
+CHECKPOINT_FORMAT = 1
+
+# Settings that do not change the numbers a run produces (so they may differ on resume).
+_RUNTIME_ONLY = frozenset({"num_threads", "require_gpu", "allow_cpu_fallback", "eval_batch_size"})
+
+
+@dataclass
+class TrainSettings:
+    """Hyper-parameters of one training run; defaults are the paper's (Section 3.3)."""
+
+    seed: int = 0
+    preset: str = "paper"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    max_epochs: int = 50
+    patience: int = 10
+    min_delta: float = 0.0
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    max_lr: float = 8e-5
+    warmup_steps: int = 900
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    grad_clip: float | None = None
+    flip_augment: bool = True  # Washburn only: add (b, a, -d) for every (a, b, d)
+    amp: bool = True  # bf16 autocast on CUDA
+    deterministic: bool = True
+    num_threads: int | None = None
+    require_gpu: bool = False
+    allow_cpu_fallback: bool = False
+
+    def __post_init__(self) -> None:
+        checks = {
+            "max_epochs": self.max_epochs >= 1, "patience": self.patience >= 1,
+            "batch_size": self.batch_size >= 1, "eval_batch_size": self.eval_batch_size >= 1,
+            "max_lr": self.max_lr > 0, "warmup_steps": self.warmup_steps >= 0,
+            "weight_decay": self.weight_decay >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid training setting(s): {', '.join(bad)}")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> TrainSettings:
+        """Build from a config mapping; unknown keys are an error (catches typos in config)."""
+        values = dict(values or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(names))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class PairSet:
+    """Pairs of rows of ``codes`` and their targets (expression differences)."""
+
+    idx_a: np.ndarray
+    idx_b: np.ndarray
+    target: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.idx_a = np.asarray(self.idx_a, dtype=np.int64)
+        self.idx_b = np.asarray(self.idx_b, dtype=np.int64)
+        self.target = np.asarray(self.target, dtype=np.float32)
+        if not (self.idx_a.shape == self.idx_b.shape == self.target.shape) or self.idx_a.ndim != 1:
+            raise ValueError("idx_a, idx_b and target must be 1-d arrays of the same length")
+
+    def __len__(self) -> int:
+        return int(self.idx_a.size)
+
+    @classmethod
+    def coerce(cls, obj: Any) -> PairSet:
+        """Accept a PairSet, a mapping/DataFrame with the three columns, or an object with them."""
+        if isinstance(obj, PairSet):
+            return obj
+        try:
+            if isinstance(obj, Mapping | pd.DataFrame):
+                return cls(np.asarray(obj["idx_a"]), np.asarray(obj["idx_b"]),
+                           np.asarray(obj["target"]))
+            return cls(obj.idx_a, obj.idx_b, obj.target)
+        except (KeyError, AttributeError) as err:
+            raise ValueError(f"pairs need idx_a, idx_b and target (missing {err})") from None
+
+    def flipped(self) -> PairSet:
+        """Both orientations: (a, b, d) and (b, a, -d)."""
+        return PairSet(np.concatenate([self.idx_a, self.idx_b]),
+                       np.concatenate([self.idx_b, self.idx_a]),
+                       np.concatenate([self.target, -self.target]))
+
+
+@dataclass
+class TrainResult:
+    history: pd.DataFrame
+    best_epoch: int
+    best_metric: float
+    metric_name: str
+    epochs_run: int
+    stop_reason: str
+    device: str
+    outdir: Path
+
+
+class GPUUnavailableError(RuntimeError):
+    """A GPU was required (``require_gpu``) but none is visible."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Device, runtime and schedule
+# ----------------------------------------------------------------------------------------------
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(device: str | torch.device | None = None, require_gpu: bool = False,
+                   allow_cpu_fallback: bool = False) -> torch.device:
+    """Pick CUDA, then MPS, then CPU; enforce ``require_gpu`` unless CPU fallback is allowed."""
+    if device is not None:
+        chosen = torch.device(device)
+        available = {"cuda": torch.cuda.is_available(), "mps": _mps_available()}
+        if chosen.type in available and not available[chosen.type]:
+            if not allow_cpu_fallback:
+                raise GPUUnavailableError(
+                    f"device {chosen} was requested but is not available "
+                    "(set allow_cpu_fallback to train on the CPU instead)")
+            log.warning("device %s not available: falling back to the CPU", chosen)
+            chosen = torch.device("cpu")
+    elif torch.cuda.is_available():
+        chosen = torch.device("cuda")
+    elif _mps_available():
+        chosen = torch.device("mps")
+    else:
+        chosen = torch.device("cpu")
+    if require_gpu and chosen.type == "cpu":
+        if not allow_cpu_fallback:
+            raise GPUUnavailableError(
+                "a GPU is required (require_gpu) but none is visible to PyTorch "
+                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); "
+                "check CUDA_VISIBLE_DEVICES and the job's GPU request, or set "
+                "allow_cpu_fallback to train on the CPU (much slower)")
+        log.warning("no GPU visible: training on the CPU (allow_cpu_fallback is set)")
+    return chosen
+
+
+@contextlib.contextmanager
+def _torch_runtime(settings: TrainSettings, device: torch.device) -> Iterator[None]:
+    """Thread count and deterministic algorithms for the run, restored afterwards."""
+    old_threads = torch.get_num_threads()
+    old_deterministic = torch.are_deterministic_algorithms_enabled()
+    old_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    old_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    # Denormal floats (e.g. in Adam's second moments late in the cosine decay) can slow CPU
+    # arithmetic many-fold; flushing them to zero changes nothing measurable.
+    flushed = device.type == "cpu" and torch.set_flush_denormal(True)
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    if settings.deterministic:
+        if device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = device.type == "cuda"
+    try:
+        yield
+    finally:
+        if flushed:
+            torch.set_flush_denormal(False)
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_deterministic, warn_only=old_warn_only)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old_cudnn
+
+
+def one_cycle_lr(step: int, total_steps: int, warmup_steps: int, max_lr: float) -> float:
+    """Learning rate of optimizer step ``step`` (0-based) of ``total_steps``.
+
+    Linear warm-up reaching ``max_lr`` at step ``warmup_steps - 1``, then cosine decay that reaches
+    exactly zero at the last step, ``total_steps - 1``.
+    """
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    decay_steps = total_steps - warmup_steps
+    if decay_steps <= 0:
+        return max_lr
+    progress = min(1.0, (step - warmup_steps + 1) / decay_steps)
+    return max_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Batches and prediction
+# ----------------------------------------------------------------------------------------------
+class CodeBank:
+    """Encoded windows, on the GPU when training there; builds soft one-hot batches on the fly."""
+
+    def __init__(self, codes: np.ndarray | torch.Tensor, device: torch.device):
+        self.device = device
+        if codes.ndim != 2:
+            raise ValueError(f"codes must be a 2-d (n_genes, length) array, got shape "
+                             f"{tuple(codes.shape)}")
+        self.n_genes, self.seq_len = int(codes.shape[0]), int(codes.shape[1])
+        if isinstance(codes, torch.Tensor):
+            self.codes: np.ndarray | torch.Tensor = codes.to(device) if device.type == "cuda" \
+                else codes
+        elif device.type == "cuda":
+            # np.array copies (a read-only memmap cannot back a tensor), then one upload
+            self.codes = torch.from_numpy(np.array(codes, dtype=np.uint8, order="C")).to(device)
+        else:
+            self.codes = codes  # numpy (memmap): gather rows per batch
+
+    def one_hot(self, idx: np.ndarray) -> torch.Tensor:
+        if isinstance(self.codes, torch.Tensor):
+            rows = self.codes[torch.as_tensor(idx, device=self.codes.device)]
+        else:
+            rows = torch.from_numpy(np.ascontiguousarray(self.codes[idx], dtype=np.uint8))
+        return soft_one_hot(rows.to(self.device, non_blocking=True))
+
+    def pair_batch(self, idx_a: np.ndarray, idx_b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.one_hot(np.concatenate([idx_a, idx_b]))
+        return x[: idx_a.size], x[idx_a.size:]
+
+
+def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def _predict_raw(model: nn.Module, bank: CodeBank, idx_a: np.ndarray, idx_b: np.ndarray,
+                 batch_size: int, amp: bool) -> np.ndarray:
+    """Raw model outputs (PlanTT: difference; Washburn: logit) in eval mode, float32."""
+    was_training = model.training
+    model.eval()
+    out = np.empty(idx_a.size, dtype=np.float32)
+    try:
+        with torch.inference_mode(), _autocast(bank.device, amp):
+            for start in range(0, idx_a.size, batch_size):
+                stop = min(start + batch_size, idx_a.size)
+                xa, xb = bank.pair_batch(idx_a[start:stop], idx_b[start:stop])
+                out[start:stop] = model(xa, xb).float().cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def predict_pairs(model: nn.Module, codes: np.ndarray | torch.Tensor, idx_a: np.ndarray,
+                  idx_b: np.ndarray, batch_size: int = 128,
+                  device: str | torch.device | None = None, amp: bool = True) -> np.ndarray:
+    """Predictions for pairs of rows of ``codes`` (eval mode; the model's mode is restored).
+
+    PlanTT: predicted difference ``e_a - e_b``. Washburn: probability that ``e_a > e_b``.
+    ``device`` defaults to the model's device (the model is moved there otherwise).
+    """
+    dev = torch.device(device) if device is not None else _model_device(model)
+    model.to(dev)
+    idx_a = np.asarray(idx_a, dtype=np.int64)
+    idx_b = np.asarray(idx_b, dtype=np.int64)
+    raw = _predict_raw(model, CodeBank(codes, dev), idx_a, idx_b, batch_size, amp)
+    if getattr(model, "kind", "plantt") == "washburn":
+        return (1.0 / (1.0 + np.exp(-raw.astype(np.float64)))).astype(np.float32)
+    return raw
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses and validation metrics
+# ----------------------------------------------------------------------------------------------
+def _bce_target(target: torch.Tensor) -> torch.Tensor:
+    """1 where a > b, 0 where a < b, 0.5 for an exact tie (consistent under flipping)."""
+    return (target > 0).float() + 0.5 * (target == 0).float()
+
+
+def _loss(kind: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if kind == "washburn":
+        return F.binary_cross_entropy_with_logits(output, _bce_target(target))
+    return F.mse_loss(output, target)
+
+
+def _validation_metrics(kind: str, raw: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    loss = float(_loss(kind, torch.from_numpy(raw), torch.from_numpy(target)))
+    if kind == "washburn":
+        prob = 1.0 / (1.0 + np.exp(-raw.astype(np.float64)))
+        metrics = sign_metrics(target, prob, threshold=0.5)
+    else:
+        metrics = {**regression_metrics(target, raw), **sign_metrics(target, raw, threshold=0.0)}
+    metrics.pop("n", None)
+    return {"val_loss": loss, **{f"val_{k}": v for k, v in metrics.items()}}
+
+
+def early_stopping_metric(kind: str) -> str:
+    return "val_auroc" if kind == "washburn" else "val_spearman"
+
+
+# ----------------------------------------------------------------------------------------------
+# Progress, plots, checkpoints
+# ----------------------------------------------------------------------------------------------
+class _Progress:
+    """A one-line progress bar on a terminal; elsewhere (log files) a line a minute in long epochs.
+    """
+
+    def __init__(self, enabled: bool, total: int, label: str):
+        self.enabled = enabled
+        self.total = max(total, 1)
+        self.label = label
+        self.tty = enabled and sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.last = self.start
+
+    def update(self, done: int, loss: float) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        rate = done / max(now - self.start, 1e-9)
+        text = f"{self.label} {done}/{self.total} steps, loss {loss:.4g}, {rate:.1f} steps/s"
+        if self.tty:
+            if now - self.last >= 0.2 or done == self.total:
+                bar = "#" * int(20 * done / self.total)
+                sys.stderr.write(f"\r[{bar:<20}] {text}")
+                sys.stderr.flush()
+                self.last = now
+        elif now - self.last >= 60.0 and done < self.total:
+            sys.stderr.write(text + "\n")
+            self.last = now
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def plot_curves(history: pd.DataFrame, path: PathLike, metric: str,
+                best_epoch: int | None = None) -> None:
+    """Loss and early-stopping metric per epoch (Agg canvas, no global pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_loss, ax_metric = fig.subplots(1, 2)
+    epochs = history["epoch"].to_numpy()
+    ax_loss.plot(epochs, history["train_loss"], marker="o", label="train")
+    ax_loss.plot(epochs, history["val_loss"], marker="o", label="validation")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    ax_metric.plot(epochs, history[metric], marker="o", color="tab:green")
+    ax_metric.set_xlabel("epoch")
+    ax_metric.set_ylabel(metric.replace("_", " "))
+    for ax in (ax_loss, ax_metric):
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1)
+        ax.grid(alpha=0.3)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["cached"]))
+    py_state = state["python"]
+    random.setstate((py_state[0], tuple(py_state[1]), py_state[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _fingerprint(settings: TrainSettings, kind: str, codes_shape: tuple[int, ...],
+                 train: PairSet, val: PairSet, init_weights: PathLike | None) -> str:
+    """Identity of a run: a checkpoint from another run (other data or settings) is not resumed."""
+    digest = hashlib.sha256()
+    fields = {k: v for k, v in settings.to_dict().items() if k not in _RUNTIME_ONLY}
+    digest.update(json.dumps([fields, kind, list(codes_shape), str(init_weights)],
+                             sort_keys=True, default=str).encode())
+    for pairs in (train, val):
+        for array in (pairs.idx_a, pairs.idx_b, pairs.target):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _load_init_weights(model: nn.Module, init_weights: PathLike) -> None:
+    path = Path(init_weights)
+    if path.is_dir():
+        path = path / WEIGHTS
+    if not path.is_file():
+        raise InputError(init_weights, "initial weights not found (expected a model directory "
+                                       f"or a {WEIGHTS} file)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise InputError(path, f"initial weights do not fit this model: {err}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# The trainer
+# ----------------------------------------------------------------------------------------------
+StepCallback = Callable[[int, int, int], None]
+
+
+class _FoldTrainer:
+    def __init__(self, codes: np.ndarray | torch.Tensor, train: PairSet, val: PairSet,
+                 settings: TrainSettings, outdir: Path, kind: str,
+                 init_weights: PathLike | None, device: torch.device, progress: bool,
+                 layout: str | None, provenance: dict[str, Any] | None,
+                 step_callback: StepCallback | None):
+        self.s = settings
+        self.kind = kind
+        self.outdir = outdir
+        self.device = device
+        self.progress = progress
+        self.layout = layout
+        self.extra_provenance = provenance or {}
+        self.step_callback = step_callback
+        self.init_weights = init_weights
+        self.bank = CodeBank(codes, device)
+        self.val = val
+        self.train = train.flipped() if kind == "washburn" and settings.flip_augment else train
+        self.n_train_pairs = len(train)
+        self.metric = early_stopping_metric(kind)
+        self.steps_per_epoch = math.ceil(len(self.train) / settings.batch_size)
+        self.total_steps = self.steps_per_epoch * settings.max_epochs
+        self.fingerprint = _fingerprint(settings, kind, (self.bank.n_genes, self.bank.seq_len),
+                                        train, val, init_weights)
+
+        _seed_everything(settings.seed)
+        self.model = build_model(kind, settings.preset, self.bank.seq_len,
+                                 settings.model_overrides or None)
+        if init_weights is not None:
+            _load_init_weights(self.model, init_weights)
+        self.model.to(device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=one_cycle_lr(0, self.total_steps, settings.warmup_steps,
+                                                     settings.max_lr),
+            betas=(settings.beta1, settings.beta2), eps=settings.eps,
+            weight_decay=settings.weight_decay)
+        self.epoch = 0
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.best_metric = math.nan
+        self.best_epoch = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.bad_epochs = 0
+        self.stop_reason = ""
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.outdir / CHECKPOINT
+
+    def save_checkpoint(self) -> None:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "fingerprint": self.fingerprint,
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": _cpu_state(self.model),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": {"step": self.step, "total_steps": self.total_steps,
+                         "warmup_steps": self.s.warmup_steps, "max_lr": self.s.max_lr},
+            "rng": _rng_state(),
+            "best": {"metric": self.best_metric, "epoch": self.best_epoch,
+                     "state": self.best_state},
+            "bad_epochs": self.bad_epochs,
+            "stop_reason": self.stop_reason,
+            "history": self.history,
+        }
+        with atomic_path(self.checkpoint_path, suffix=".pt") as tmp:
+            torch.save(state, tmp)
+
+    def try_resume(self) -> bool:
+        if not self.checkpoint_path.is_file():
+            return False
+        try:
+            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a corrupt checkpoint means: start again
+            log.warning("ignoring unreadable checkpoint %s (%s)", self.checkpoint_path, err)
+            return False
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != self.fingerprint:
+            log.warning("ignoring checkpoint %s: it was written with other settings or data",
+                        self.checkpoint_path)
+            return False
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.best_metric = float(state["best"]["metric"])
+        self.best_epoch = int(state["best"]["epoch"])
+        self.best_state = state["best"]["state"]
+        self.bad_epochs = int(state["bad_epochs"])
+        self.stop_reason = str(state["stop_reason"])
+        self.history = [dict(row) for row in state["history"]]
+        _set_rng_state(state["rng"])
+        log.info("resumed from %s after epoch %d (step %d)", self.checkpoint_path, self.epoch,
+                 self.step)
+        return True
+
+    # -- one epoch ----------------------------------------------------------------------------
+    def _set_lr(self) -> float:
+        lr = one_cycle_lr(self.step, self.total_steps, self.s.warmup_steps, self.s.max_lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def train_one_epoch(self) -> tuple[float, float]:
+        epoch = self.epoch + 1
+        torch.manual_seed(_epoch_seed(self.s.seed, epoch))
+        order = np.random.default_rng([self.s.seed, epoch]).permutation(len(self.train))
+        self.model.train()
+        total_loss, seen, lr = 0.0, 0, 0.0
+        bar = _Progress(self.progress, self.steps_per_epoch, f"epoch {epoch}/{self.s.max_epochs}")
+        for i in range(self.steps_per_epoch):
+            batch = order[i * self.s.batch_size:(i + 1) * self.s.batch_size]
+            xa, xb = self.bank.pair_batch(self.train.idx_a[batch], self.train.idx_b[batch])
+            target = torch.from_numpy(self.train.target[batch]).to(self.device)
+            lr = self._set_lr()
+            with _autocast(self.device, self.s.amp):
+                output = self.model(xa, xb)
+            loss = _loss(self.kind, output.float(), target)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.s.grad_clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.s.grad_clip)
+            self.optimizer.step()
+            self.step += 1
+            total_loss += float(loss.detach()) * batch.size
+            seen += batch.size
+            bar.update(i + 1, total_loss / seen)
+            if self.step_callback is not None:
+                self.step_callback(epoch, i + 1, self.step)
+        bar.close()
+        return total_loss / max(seen, 1), lr
+
+    def evaluate(self) -> dict[str, float]:
+        raw = _predict_raw(self.model, self.bank, self.val.idx_a, self.val.idx_b,
+                           self.s.eval_batch_size, self.s.amp)
+        return _validation_metrics(self.kind, raw, self.val.target)
+
+    def _improved(self, value: float) -> bool:
+        if self.best_state is None:
+            return True
+        if math.isnan(value):
+            return False
+        return math.isnan(self.best_metric) or value > self.best_metric + self.s.min_delta
+
+    def run_epoch(self) -> None:
+        start = time.monotonic()
+        train_loss, lr = self.train_one_epoch()
+        metrics = self.evaluate()
+        self.epoch += 1
+        row = {"epoch": self.epoch, "train_loss": train_loss, **metrics, "lr": lr,
+               "seconds": time.monotonic() - start}
+        self.history.append(row)
+        value = metrics[self.metric]
+        if self._improved(value):
+            self.best_metric, self.best_epoch = value, self.epoch
+            self.best_state = _cpu_state(self.model)
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+        if self.bad_epochs >= self.s.patience:
+            self.stop_reason = f"early stopping: no {self.metric} improvement in " \
+                               f"{self.s.patience} epochs"
+        elif self.epoch >= self.s.max_epochs:
+            self.stop_reason = f"epoch budget of {self.s.max_epochs} reached"
+        log.info("epoch %d/%d: train loss %.4g, val loss %.4g, %s %.4f (best %.4f at epoch %d), "
+                 "lr %.3g, %.1f s", self.epoch, self.s.max_epochs, train_loss,
+                 metrics["val_loss"], self.metric, value, self.best_metric, self.best_epoch, lr,
+                 row["seconds"])
+        self.write_history()
+        self.save_checkpoint()
+
+    # -- outputs --------------------------------------------------------------------------------
+    def history_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.history)
+
+    def write_history(self) -> None:
+        write_tsv(self.history_frame(), self.outdir / HISTORY, float_format="%.6g")
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "plantt_version": __version__,
+            "torch_version": torch.__version__,
+            "device": str(self.device),
+            "seed": self.s.seed,
+            "best_epoch": self.best_epoch,
+            "early_stopping_metric": self.metric,
+            "best_metric": self.best_metric,
+            "epochs_run": self.epoch,
+            "stop_reason": self.stop_reason,
+            "n_train_pairs": self.n_train_pairs,
+            "n_val_pairs": len(self.val),
+            "init_weights": str(self.init_weights) if self.init_weights is not None else None,
+            "train_settings": self.s.to_dict(),
+            **self.extra_provenance,
+        }
+
+    def finish(self) -> TrainResult:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        save_model(self.outdir, self.model, layout=self.layout, provenance=self.provenance())
+        history = self.history_frame()
+        self.write_history()
+        plot_curves(history, self.outdir / CURVES, self.metric, self.best_epoch)
+        log.info("finished: %s; best %s %.4f at epoch %d; model written to %s", self.stop_reason,
+                 self.metric, self.best_metric, self.best_epoch, self.outdir)
+        return TrainResult(history, self.best_epoch, self.best_metric, self.metric, self.epoch,
+                           self.stop_reason, str(self.device), self.outdir)
+
+    def run(self) -> TrainResult:
+        self.try_resume()
+        while not self.stop_reason:
+            self.run_epoch()
+        return self.finish()
+
+
+def _log_run_header(settings: TrainSettings, kind: str, device: torch.device, n_train: int,
+                    n_val: int, seq_len: int) -> None:
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
+    log.info("training %s (preset %s) on %s (%s); python %s, torch %s, numpy %s, plantt %s; "
+             "%d threads", kind, settings.preset, device, gpu, platform.python_version(),
+             torch.__version__, np.__version__, __version__, torch.get_num_threads())
+    log.info("seed %d; %d training pairs, %d validation pairs, %d bases per sequence",
+             settings.seed, n_train, n_val, seq_len)
+
+
+def _check_pairs(pairs: PairSet, n_genes: int, name: str) -> None:
+    if len(pairs) == 0:
+        raise ValueError(f"the {name} set is empty")
+    for column in ("idx_a", "idx_b"):
+        values = getattr(pairs, column)
+        if values.min() < 0 or values.max() >= n_genes:
+            raise ValueError(f"{name} {column} out of range [0, {n_genes})")
+    if not np.all(np.isfinite(pairs.target)):
+        raise ValueError(f"{name} targets contain NaN or infinite values")
+
+
+def train_fold(codes: np.ndarray | torch.Tensor, train: Any, val: Any,
+               settings: TrainSettings | None = None, outdir: PathLike = ".",
+               model_kind: str = "plantt", init_weights: PathLike | None = None,
+               device: str | torch.device | None = None, progress: bool = True, *,
+               layout: str | None = None, provenance: dict[str, Any] | None = None,
+               step_callback: StepCallback | None = None) -> TrainResult:
+    """Train one fold; write ``weights.pt``, ``model.json``, ``history.tsv``, ``curves.png``.
+
+    ``train``/``val``: :class:`PairSet`, or anything with ``idx_a``, ``idx_b``, ``target``.
+    ``layout`` (the window layout's name) and ``provenance`` (e.g. assay, fold) go to model.json.
+    ``step_callback(epoch, step_in_epoch, global_step)`` is called after every optimizer step.
+    Resumes from ``outdir/checkpoint.pt`` when it belongs to the same run.
+    """
+    settings = settings or TrainSettings()
+    if model_kind not in MODEL_KINDS:
+        raise ValueError(f"model_kind must be one of {', '.join(MODEL_KINDS)}, got {model_kind!r}")
+    train_set, val_set = PairSet.coerce(train), PairSet.coerce(val)
+    n_genes = int(codes.shape[0])
+    _check_pairs(train_set, n_genes, "training")
+    _check_pairs(val_set, n_genes, "validation")
+    dev = resolve_device(device, settings.require_gpu, settings.allow_cpu_fallback)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    with _torch_runtime(settings, dev):
+        _log_run_header(settings, model_kind, dev, len(train_set), len(val_set),
+                        int(codes.shape[1]))
+        trainer = _FoldTrainer(codes, train_set, val_set, settings, outdir, model_kind,
+                               init_weights, dev, progress, layout, provenance, step_callback)
+        if trainer.total_steps <= settings.warmup_steps:
+            log.warning("warm-up (%d steps) is not shorter than the whole budget (%d steps): "
+                        "the learning rate never decays", settings.warmup_steps,
+                        trainer.total_steps)
+        return trainer.run()

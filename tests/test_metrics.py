@@ -1,0 +1,140 @@
+"""Metrics against scipy/scikit-learn on known inputs, the NaN cases, and fold summaries."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    f1_score,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
+
+from plantt.metrics import prediction_metrics, regression_metrics, sign_metrics, summarize_folds
+
+
+@pytest.fixture(scope="module")
+def noisy_pairs() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    y = rng.normal(size=500)
+    pred = 0.6 * y + rng.normal(scale=0.8, size=500)
+    pred[:20] = np.round(pred[:20])  # some ties for the rank-based metrics
+    return y, pred
+
+
+def test_regression_metrics_match_scipy_and_sklearn(noisy_pairs):
+    y, pred = noisy_pairs
+    m = regression_metrics(y, pred)
+    assert m["n"] == 500
+    assert m["spearman"] == pytest.approx(stats.spearmanr(y, pred).statistic, abs=1e-12)
+    assert m["pearson"] == pytest.approx(stats.pearsonr(y, pred).statistic, abs=1e-12)
+    assert m["r2"] == pytest.approx(r2_score(y, pred), abs=1e-12)
+    assert m["mse"] == pytest.approx(mean_squared_error(y, pred), abs=1e-12)
+
+
+def test_r2_is_negative_for_predictions_worse_than_the_mean():
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    m = regression_metrics(y, -y)
+    assert m["r2"] == pytest.approx(r2_score(y, -y))
+    assert m["r2"] < 0
+    assert m["spearman"] == pytest.approx(-1.0)
+
+
+def test_sign_metrics_match_sklearn(noisy_pairs):
+    y, pred = noisy_pairs
+    truth = y > 0
+    m = sign_metrics(y, pred)
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(truth, pred > 0))
+    assert m["f1"] == pytest.approx(f1_score(truth, pred > 0))
+    assert m["auroc"] == pytest.approx(roc_auc_score(truth, pred), abs=1e-12)
+
+
+def test_sign_metrics_threshold_for_probabilities(noisy_pairs):
+    y, pred = noisy_pairs
+    prob = 1 / (1 + np.exp(-pred))
+    m = sign_metrics(y, prob, threshold=0.5)
+    # the logistic map is monotone: same classes and same ranking as the raw score
+    assert m == pytest.approx(sign_metrics(y, pred, threshold=0.0))
+
+
+def test_perfect_and_inverted_classifiers():
+    y = np.array([-2.0, -1.0, 1.0, 2.0])
+    perfect = sign_metrics(y, y)
+    assert perfect["balanced_accuracy"] == 1.0 and perfect["f1"] == 1.0 and perfect["auroc"] == 1.0
+    inverted = sign_metrics(y, -y)
+    assert inverted["balanced_accuracy"] == 0.0 and inverted["auroc"] == 0.0
+
+
+def test_constant_inputs_give_nan_without_warnings():
+    y = np.array([1.0, -1.0, 2.0, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        constant_pred = regression_metrics(y, np.zeros(4))
+        constant_truth = regression_metrics(np.ones(4), y)
+        one_class = sign_metrics(np.ones(4), y)
+    assert math.isnan(constant_pred["spearman"]) and math.isnan(constant_pred["pearson"])
+    assert constant_pred["mse"] == pytest.approx(np.mean(y ** 2))
+    assert math.isnan(constant_truth["r2"]) and math.isnan(constant_truth["spearman"])
+    assert math.isnan(one_class["auroc"]) and math.isnan(one_class["balanced_accuracy"])
+    assert one_class["f1"] == pytest.approx(f1_score(np.ones(4, bool), y > 0))
+
+
+def test_f1_is_nan_when_no_positive_anywhere():
+    m = sign_metrics(np.array([-1.0, -2.0]), np.array([-0.5, -0.1]))
+    assert math.isnan(m["f1"])
+
+
+def test_empty_and_non_finite_inputs():
+    empty = regression_metrics([], [])
+    assert empty["n"] == 0 and all(math.isnan(empty[k]) for k in ("spearman", "r2", "mse"))
+    y = np.array([1.0, np.nan, 3.0, 4.0, -1.0])
+    pred = np.array([1.5, 2.0, np.inf, 3.0, -2.0])
+    m = regression_metrics(y, pred)
+    assert m["n"] == 3
+    assert m["pearson"] == pytest.approx(stats.pearsonr([1, 4, -1], [1.5, 3, -2]).statistic)
+    with pytest.raises(ValueError, match="differ in length"):
+        regression_metrics([1.0, 2.0], [1.0])
+
+
+def test_prediction_metrics_by_model_kind(noisy_pairs):
+    y, pred = noisy_pairs
+    plantt = prediction_metrics(y, pred, "plantt")
+    assert plantt["spearman"] == pytest.approx(regression_metrics(y, pred)["spearman"])
+    assert plantt["auroc"] == pytest.approx(roc_auc_score(y > 0, pred))
+    prob = 1 / (1 + np.exp(-pred))
+    washburn = prediction_metrics(y, prob, "washburn")
+    assert math.isnan(washburn["spearman"]) and math.isnan(washburn["r2"])
+    assert washburn["balanced_accuracy"] == pytest.approx(plantt["balanced_accuracy"])
+
+
+def test_summarize_folds_mean_and_sd():
+    df = pd.DataFrame({
+        "model": ["plantt"] * 3 + ["washburn"] * 3,
+        "assay": ["rna"] * 6,
+        "fold": [0, 1, 2, 0, 1, 2],
+        "spearman": [0.3, 0.4, 0.5, np.nan, np.nan, np.nan],
+        "auroc": [0.6, 0.7, 0.8, 0.7, 0.7, np.nan],
+    })
+    out = summarize_folds(df).set_index(["model", "metric"])
+    assert out.loc[("plantt", "spearman"), "mean"] == pytest.approx(0.4)
+    assert out.loc[("plantt", "spearman"), "sd"] == pytest.approx(np.std([0.3, 0.4, 0.5], ddof=1))
+    assert out.loc[("plantt", "auroc"), "n_folds"] == 3
+    assert math.isnan(out.loc[("washburn", "spearman"), "mean"])
+    assert out.loc[("washburn", "spearman"), "n_folds"] == 0
+    assert out.loc[("washburn", "auroc"), "mean"] == pytest.approx(0.7)
+    assert out.loc[("washburn", "auroc"), "sd"] == pytest.approx(0.0)
+    assert "fold" not in set(out.index.get_level_values("metric"))
+
+
+def test_summarize_single_fold_has_nan_sd():
+    df = pd.DataFrame({"model": ["plantt"], "assay": ["pro"], "fold": [0], "r2": [0.1]})
+    out = summarize_folds(df)
+    assert list(out.columns) == ["model", "assay", "metric", "mean", "sd", "n_folds"]
+    assert out["mean"].iloc[0] == pytest.approx(0.1) and math.isnan(out["sd"].iloc[0])
