@@ -29,6 +29,7 @@ include: "workflow/rules/windows.smk"
 include: "workflow/rules/labels.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/proseq.smk"
+include: "workflow/rules/interpret.smk"
 
 
 rule all:

@@ -24,6 +24,10 @@ COMMAND_MODULES = [
     "plantt.proseq",
     "plantt.cv",
     "plantt.predict",
+    "plantt.attribution",
+    "plantt.ism",
+    "plantt.editing",
+    "plantt.variants",
 ]
 
 

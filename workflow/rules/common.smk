@@ -344,3 +344,70 @@ def proseq_outputs():
         outputs += ["results/proseq/comparison/orthologs.png"]
     return outputs
 
+
+# ---- interpretation ----
+
+
+def interpret_assays():
+    """Assays whose interpretation model (interpret.model) is trained."""
+    settings = config["interpret"]
+    if not settings["enabled"]:
+        return []
+    if settings["ism_fold"] >= config["splits"]["folds"]:
+        raise WorkflowError(
+            f"interpret.ism_fold is {settings['ism_fold']} but splits.folds is "
+            f"{config['splits']['folds']} (folds are numbered from 0)"
+        )
+    return [a for a in ASSAYS_PRESENT if settings["model"] in train_models(a)]
+
+
+def _interpret_model_file(assay, fold, name):
+    return f"results/models/{assay}/{config['interpret']['model']}/fold_{fold}/{name}"
+
+
+def get_interpret_folds(wildcards):
+    return list(range(config["splits"]["folds"]))
+
+
+def get_interpret_models(wildcards):
+    return [
+        _interpret_model_file(wildcards.assay, fold, "weights.pt")
+        for fold in get_interpret_folds(wildcards)
+    ]
+
+
+def get_interpret_model_jsons(wildcards):
+    return [
+        _interpret_model_file(wildcards.assay, fold, "model.json")
+        for fold in get_interpret_folds(wildcards)
+    ]
+
+
+def get_interpret_ism_model(wildcards):
+    fold = config["interpret"]["ism_fold"]
+    return _interpret_model_file(wildcards.assay, fold, "weights.pt")
+
+
+def get_interpret_ism_model_json(wildcards):
+    fold = config["interpret"]["ism_fold"]
+    return _interpret_model_file(wildcards.assay, fold, "model.json")
+
+
+def get_interpret_truth(wildcards):
+    """In the demo, the grammar the data were simulated from (None: the packaged default)."""
+    if not config["demo"]:
+        return {"demo": False, "grammar": None}
+    return {"demo": True, "grammar": config["demo_settings"].get("grammar")}
+
+
+def interpret_outputs():
+    outputs = []
+    for assay in interpret_assays():
+        outputs += [
+            f"results/interpret/{assay}/attribution_profile.tsv",
+            f"results/interpret/{assay}/attribution_profile.png",
+            f"results/interpret/{assay}/ism/ism.tsv",
+            f"results/interpret/{assay}/ism/heatmap.png",
+            f"results/interpret/{assay}/ism/zoom.png",
+        ]
+    return outputs

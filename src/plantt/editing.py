@@ -1,0 +1,198 @@
+"""Sequence editing by hill climbing on PlanTT's expression estimate (paper Section 4.7).
+
+Starting from a sequence ``s(0)``, each step scores every single-base substitution of the current
+sequence with in-silico mutagenesis (:func:`plantt.ism.ism_scores`) and applies the best one:
+the largest increase of ``sum(z)`` (``direction="up"``) or the largest decrease (``"down"``).
+The search stops after ``budget`` edits, or earlier when no substitution improves the objective
+(the best predicted change is <= 0 in the wanted direction), as in the paper. Like every hill
+climber it finds a local optimum, not necessarily the best set of edits.
+
+Choices where the paper is silent:
+
+* Positions holding N are never edited unless ``include_n`` (the masked TSS and TTS bases are N in
+  every window, so they are protected by default), and ``protect`` ranges (0-based, half-open
+  window indices, e.g. ``1000-1003``) are never edited either.
+* A position may be edited again in a later step (e.g. A->G, then G->T) when that is the best move;
+  every applied step strictly improves the objective, so the search cannot cycle.
+* Ties are broken by the lowest position, then the base order A, C, G, T (deterministic).
+
+Each recorded edit has the predicted change of that step, the cumulative change
+``f(edited, original) = sum(z_edited) - sum(z_original)`` and its percent change relative to
+``|sum(z_original)|`` (Equation 3 of the paper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+from plantt.encoding import decode
+from plantt.io import InputError, atomic_open, get_logger, write_tsv
+from plantt.ism import (
+    IsmResult,
+    ism_scores,
+    load_plantt,
+    percent_change,
+    read_sequences,
+    sequence_scores,
+)
+from plantt.models import TwoTower
+
+log = get_logger("editing")
+
+DIRECTIONS = {"up": 1.0, "down": -1.0}
+EDIT_COLUMNS = ["gene", "step", "position", "ref", "alt", "step_effect", "cumulative_effect",
+                "percent_change", "score"]
+
+# scorer(model, codes, batch_size, positions, include_n) -> IsmResult
+Scorer = Callable[[TwoTower, np.ndarray, int, np.ndarray | None, bool], IsmResult]
+
+
+@dataclass
+class Edit:
+    step: int
+    position: int
+    ref: str
+    alt: str
+    step_effect: float  # sum(z) after this step minus before it
+    cumulative_effect: float  # f(edited, original)
+    percent_change: float
+    score: float  # sum(z) after this step
+
+
+@dataclass
+class EditResult:
+    original: np.ndarray
+    edited: np.ndarray
+    original_score: float
+    edits: list[Edit] = field(default_factory=list)
+    stop_reason: str = ""
+
+    def to_frame(self, gene: str) -> pd.DataFrame:
+        rows = [{"gene": gene, **vars(edit)} for edit in self.edits]
+        return pd.DataFrame(rows, columns=EDIT_COLUMNS)
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """``START-END`` (0-based, half-open window indices) -> ``(start, end)``."""
+    start, sep, end = text.partition("-")
+    try:
+        lo, hi = int(start), int(end)
+    except ValueError:
+        lo, hi, sep = 0, 0, ""
+    if not sep or lo < 0 or hi <= lo:
+        raise InputError(None, f"--protect expects START-END with 0 <= START < END "
+                               f"(0-based, END excluded), got {text!r}")
+    return lo, hi
+
+
+def editable_positions(length: int, protect: Sequence[tuple[int, int]] = ()) -> np.ndarray:
+    """Window positions outside every protected ``[start, end)`` range."""
+    allowed = np.ones(length, dtype=bool)
+    for start, end in protect:
+        allowed[max(0, start):min(length, end)] = False
+    return np.nonzero(allowed)[0]
+
+
+def _best_move(result: IsmResult, sign: float) -> tuple[int, int, float] | None:
+    """(position, alt, effect) of the substitution that improves the objective most, if any."""
+    objective = sign * result.effect
+    objective = np.where(np.isnan(objective), -np.inf, objective)
+    flat = int(np.argmax(objective))  # first maximum: lowest position, then A, C, G, T
+    position, alt = divmod(flat, 4)
+    if not objective[position, alt] > 0:
+        return None
+    return position, alt, float(result.effect[position, alt])
+
+
+def hill_climb(model: TwoTower, codes: np.ndarray, budget: int, direction: str = "up",
+               protect: Sequence[tuple[int, int]] = (), include_n: bool = False,
+               batch_size: int = 256, scorer: Scorer = ism_scores) -> EditResult:
+    """Greedy single-base edits raising (``up``) or lowering (``down``) ``sum(z)``."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
+    if budget < 0:
+        raise ValueError("budget must be >= 0")
+    sign = DIRECTIONS[direction]
+    current = np.array(codes, dtype=np.uint8, copy=True)
+    positions = editable_positions(current.size, protect)
+    original_score = float(sequence_scores(model, current)[0])
+    result = EditResult(current.copy(), current, original_score)
+    score = original_score
+    for step in range(1, budget + 1):
+        if positions.size == 0:
+            result.stop_reason = "no editable position"
+            break
+        ism = scorer(model, current, batch_size, positions, include_n)
+        move = _best_move(ism, sign)
+        if move is None:
+            result.stop_reason = f"no substitution {'raises' if sign > 0 else 'lowers'} the " \
+                                 f"predicted expression any further (after {step - 1} edit(s))"
+            break
+        position, alt, effect = move
+        ref = decode(current[position:position + 1])
+        current[position] = alt
+        score = ism.reference_score + effect
+        cumulative = score - original_score
+        result.edits.append(Edit(step, position, ref, "ACGT"[alt], effect, cumulative,
+                                 float(percent_change(cumulative, original_score)), score))
+        log.info("step %d: %s%d%s, effect %.4g, cumulative %.4g", step, ref, position,
+                 "ACGT"[alt], effect, cumulative)
+    else:
+        result.stop_reason = f"budget of {budget} edit(s) reached"
+    result.edited = current
+    return result
+
+
+def write_fasta_record(handle: IO[str], gene: str, codes: np.ndarray) -> None:
+    handle.write(f">{gene}\n{decode(codes)}\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_plantt(args.model)
+    genes, codes = read_sequences(args.fasta, model.seq_len, args.genes)
+    protect = [parse_range(text) for text in (args.protect or [])]
+    frames, edited = [], []
+    for gene, row in zip(genes, codes, strict=True):
+        result = hill_climb(model, row, args.budget, args.direction, protect, args.include_n,
+                            args.batch_size)
+        log.info("%s: %d edit(s), %s", gene, len(result.edits), result.stop_reason)
+        frames.append(result.to_frame(gene))
+        edited.append(result.edited)
+    table = pd.concat(frames, ignore_index=True)
+    write_tsv(table, args.out, float_format="%.6g")
+    if args.edited_fasta:
+        with atomic_open(args.edited_fasta) as handle:
+            for gene, row in zip(genes, edited, strict=True):
+                write_fasta_record(handle, gene, row)
+    table.to_string(sys.stdout, index=False, float_format=lambda v: f"{v:.4g}")
+    sys.stdout.write("\n")
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "edit", help="hill-climbing single-base edits that raise or lower predicted expression",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="PlanTT model directory")
+    parser.add_argument("--fasta", required=True,
+                        help="sequence(s) of exactly the model's length; each record is edited")
+    parser.add_argument("--budget", required=True, type=int, help="maximum number of edits")
+    parser.add_argument("--direction", choices=sorted(DIRECTIONS), default="up",
+                        help="raise (up) or lower (down) the predicted expression")
+    parser.add_argument("--protect", nargs="+", metavar="START-END",
+                        help="0-based half-open window ranges never edited (N positions, e.g. "
+                             "the masked TSS/TTS bases, are never edited anyway)")
+    parser.add_argument("--include-n", action="store_true", help="allow editing N positions")
+    parser.add_argument("--genes", nargs="+", help="ids of the FASTA records to edit")
+    parser.add_argument("--batch-size", type=int, default=256, help="mutants per tower pass")
+    parser.add_argument("--out", required=True, help="TSV of the ordered edits")
+    parser.add_argument("--edited-fasta", type=Path, help="also write the edited sequence(s)")
+    parser.set_defaults(func=run)

@@ -1,0 +1,573 @@
+"""Predicted effects of genomic variants (VCF) on expression, through each gene's PlanTT window.
+
+For every VCF allele that changes a gene's 3000 bp window (layout of :mod:`plantt.windows`), the
+REF window (the reference genome, exactly as ``plantt windows`` extracts it) and the ALT window
+(the same gene with the allele applied) are built in transcript orientation, and the predicted
+effect is ``f(ALT, REF) = sum(z_ALT) - sum(z_REF)`` (with its percent change, as for ISM).
+
+How an allele is applied (the window stays 3000 bp)
+---------------------------------------------------
+Alleles are trimmed to their minimal form (shared leading, then trailing bases removed), so
+``REF=ACG ALT=A`` at POS p deletes the two bases at 1-based ``p+1..p+2``. The ALT haplotype is
+the genome with those reference bases replaced by the ALT bases. Each window part is anchored at
+its gene end: ``upstream`` is the 1000 bases ending at the TSS, ``gene_start`` the 500 bases
+starting at it, ``gene_end`` the 500 bases ending at the TTS, ``downstream`` the 1000 bases
+starting after it, all read from the haplotype. So:
+
+* the TSS and TTS stay at window indices 1000 and 1999 (and stay masked);
+* an **insertion** pushes bases out at the far end of its part (the end away from the TSS/TTS);
+  a **deletion** pulls in the next genomic bases from beyond that far end;
+* an insertion exactly at a gene end goes to the flank (upstream of the TSS / downstream of the
+  TTS), so the annotated first and last gene bases stay at the anchors; a length-changing allele
+  that spans the TSS or TTS has no defined placement and gets status ``spans_anchor``;
+* an allele changes a window only if it touches a part (an insertion at the far end of a part,
+  or anywhere between the two gene parts of a long gene, changes nothing and is not reported).
+
+Minus-strand windows are reverse-complemented, so the ALT allele appears reverse-complemented at
+its window index. ``window_index`` is the 5'-most (transcript orientation) window index of the
+allele's bases (ALT bases in the ALT window; for a deletion, the deleted bases in the REF window).
+
+Statuses (one row per ALT allele and affected gene; records on contigs absent from the FASTA get
+one row per allele with an empty gene): ``ok`` (scored), ``no_change`` (the allele only touches
+masked or N bases: the windows are identical, effect 0), ``spans_anchor``, ``ref_mismatch`` (VCF
+REF differs from the genome), ``symbolic`` (``<DEL>`` etc.), ``breakend``,
+``spanning_deletion`` (``*``), ``invalid_allele`` (characters other than ACGTN),
+``alt_equals_ref``, ``unknown_contig``. Only ``ok`` rows have effects. Multi-allelic records give
+one row per ALT allele (``multiallelic`` true, ``allele_index`` 1-based), each ALT against REF.
+Records with no ALT (``.``) are counted in the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyfaidx
+
+from plantt.annotation import Gene, read_genes
+from plantt.encoding import N_CODE, encode, reverse_complement_codes
+from plantt.io import InputError, PathLike, get_logger, open_text, write_tsv
+from plantt.ism import load_plantt, percent_change, sequence_scores
+from plantt.models import TwoTower
+from plantt.windows import DEFAULT_LAYOUT, PARTS, WindowLayout
+
+log = get_logger("variants")
+
+VARIANT_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "allele_index", "multiallelic", "kind",
+                   "gene", "strand", "part", "window_index", "status", "ref_score", "alt_score",
+                   "effect", "percent_change"]
+GENE_COLUMNS = ["gene", "seqid", "strand", "n_variants", "n_scored", "ref_score", "sum_effect",
+                "sum_percent_change", "strongest_variant", "strongest_effect"]
+_VALID_BASES = set("ACGTN")
+
+
+# ----------------------------------------------------------------------------------------------
+# VCF
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VcfRecord:
+    chrom: str
+    pos: int  # 1-based, as in the file
+    id: str
+    ref: str
+    alts: tuple[str, ...]
+    line: int
+
+
+def read_vcf(path: PathLike) -> Iterator[VcfRecord]:
+    """Records of a VCF (plain or gzip/bgzip-compressed): CHROM, POS, ID, REF and ALT are used."""
+    try:
+        handle = open_text(path)
+    except FileNotFoundError:
+        raise InputError(path, "VCF file not found") from None
+    header_seen = False
+    with handle:
+        try:
+            for line_no, line in enumerate(handle, start=1):
+                line = line.rstrip("\r\n")
+                if not line or line.startswith("##"):
+                    continue
+                if line.startswith("#"):
+                    columns = line[1:].split("\t")
+                    if columns[:5] != ["CHROM", "POS", "ID", "REF", "ALT"]:
+                        raise InputError(path, "header line must start with "
+                                               "#CHROM POS ID REF ALT (tab-separated)",
+                                         line=line_no)
+                    header_seen = True
+                    continue
+                if not header_seen:
+                    raise InputError(path, "data line before the #CHROM header line; is this a "
+                                           "VCF file?", line=line_no)
+                yield _parse_record(path, line, line_no)
+        except (UnicodeDecodeError, OSError) as err:
+            raise InputError(path, f"cannot read as (gzipped) text: {err}") from None
+
+
+def _parse_record(path: PathLike, line: str, line_no: int) -> VcfRecord:
+    fields = line.split("\t")
+    if len(fields) < 5:
+        raise InputError(path, f"expected at least 5 tab-separated columns, found {len(fields)}",
+                         line=line_no)
+    chrom, pos_text, vid, ref, alt = fields[:5]
+    try:
+        pos = int(pos_text)
+    except ValueError:
+        raise InputError(path, f"POS must be an integer, got {pos_text!r}", line=line_no) from None
+    if pos < 1:
+        raise InputError(path, f"POS must be >= 1, got {pos}", line=line_no)
+    if not ref or ref == ".":
+        raise InputError(path, "REF is empty", line=line_no)
+    alts = tuple(a for a in alt.split(",")) if alt not in ("", ".") else ()
+    return VcfRecord(chrom, pos, vid, ref.upper(), alts, line_no)
+
+
+def allele_problem(ref: str, alt: str) -> str | None:
+    """Why an allele cannot be applied as a sequence change (None: it can)."""
+    if alt.startswith("<"):
+        return "symbolic"
+    if "[" in alt or "]" in alt or (len(alt) > 1 and (alt.startswith(".") or alt.endswith("."))):
+        return "breakend"
+    if alt == "*":
+        return "spanning_deletion"
+    if not set(alt.upper()) <= _VALID_BASES or not set(ref) <= _VALID_BASES:
+        return "invalid_allele"
+    if alt.upper() == ref:
+        return "alt_equals_ref"
+    return None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A minimal sequence change: reference bases ``[start, end)`` (0-based) become ``alt``."""
+
+    start: int
+    end: int
+    alt: str
+
+    @property
+    def delta(self) -> int:
+        return len(self.alt) - (self.end - self.start)
+
+    @property
+    def kind(self) -> str:
+        n_ref, n_alt = self.end - self.start, len(self.alt)
+        if n_ref == n_alt:
+            return "snv" if n_ref == 1 else "mnv"
+        if n_ref == 0:
+            return "insertion"
+        if n_alt == 0:
+            return "deletion"
+        return "complex"
+
+
+def minimal_edit(pos: int, ref: str, alt: str) -> Edit:
+    """Trim shared leading (VCF's anchor base), then trailing bases of an allele (``pos``
+    1-based). In a repeat other trimmings give the same haplotype, so the same windows."""
+    ref, alt = ref.upper(), alt.upper()
+    start = pos - 1
+    while ref and alt and ref[0] == alt[0]:
+        ref, alt, start = ref[1:], alt[1:], start + 1
+    while ref and alt and ref[-1] == alt[-1]:
+        ref, alt = ref[:-1], alt[:-1]
+    return Edit(start, start + len(ref), alt)
+
+
+# ----------------------------------------------------------------------------------------------
+# Windows on a haplotype
+# ----------------------------------------------------------------------------------------------
+class Genome:
+    """Upper-case reference bases by 0-based half-open ranges, N past either contig end."""
+
+    def __init__(self, path: PathLike):
+        try:
+            self.fasta = pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=True)
+        except FileNotFoundError:
+            raise InputError(path, "FASTA file not found") from None
+        except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat,
+                ValueError) as err:
+            raise InputError(path, f"cannot index this FASTA: {err}") from None
+        self.path = path
+        self.lengths = {name: len(record) for name, record in self.fasta.records.items()}
+
+    def close(self) -> None:
+        self.fasta.close()
+
+    def fetch(self, seqid: str, start: int, end: int) -> str:
+        length = self.lengths[seqid]
+        lo, hi = max(0, start), min(length, end)
+        bases = self.fasta[seqid][lo:hi] if hi > lo else ""
+        return "N" * (min(end, 0) - start if start < 0 else 0) + bases + \
+            "N" * max(0, end - max(start, length))
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """A gene's TSS and TTS boundaries (coordinates *between* bases) on one haplotype.
+
+    ``tss`` is the boundary between the upstream part and the first gene base, ``tts`` between
+    the last gene base and the downstream part (plus strand: ``start`` and ``end``; minus strand:
+    ``end`` and ``start``).
+    """
+
+    tss: int
+    tts: int
+
+
+def reference_anchors(gene: Gene) -> Anchors:
+    return Anchors(gene.start, gene.end) if gene.strand == "+" else Anchors(gene.end, gene.start)
+
+
+def _shift_boundary(boundary: int, edit: Edit, flank_is_left: bool) -> int | None:
+    """Where a boundary lies on the ALT haplotype (None: a length change spans it)."""
+    if edit.start == edit.end == boundary:  # insertion at the boundary: it goes to the flank
+        return boundary + len(edit.alt) if flank_is_left else boundary
+    if edit.end <= boundary:
+        return boundary + edit.delta
+    if edit.start >= boundary:
+        return boundary
+    return boundary if edit.delta == 0 else None
+
+
+def alt_anchors(gene: Gene, edit: Edit) -> Anchors | None:
+    ref = reference_anchors(gene)
+    plus = gene.strand == "+"
+    # The upstream flank is left of the TSS on the plus strand; the downstream flank right of
+    # the TTS. Both are the other way round on the minus strand.
+    tss = _shift_boundary(ref.tss, edit, flank_is_left=plus)
+    tts = _shift_boundary(ref.tts, edit, flank_is_left=not plus)
+    return None if tss is None or tts is None else Anchors(tss, tts)
+
+
+def part_ranges(gene: Gene, anchors: Anchors, layout: WindowLayout = DEFAULT_LAYOUT
+                ) -> list[tuple[str, int, int, int]]:
+    """``(part, haplotype start, haplotype end, window start)`` of each part, in window order."""
+    up, gp, down = layout.upstream, layout.gene_part, layout.downstream
+    tss, tts = anchors.tss, anchors.tts
+    if gene.strand == "+":
+        spans = [(tss - up, tss), (tss, tss + gp), (tts - gp, tts), (tts, tts + down)]
+    else:
+        spans = [(tss, tss + up), (tss - gp, tss), (tts, tts + gp), (tts - down, tts)]
+    offsets = np.concatenate([[0], np.cumsum(layout.part_lengths)])
+    return [(name, lo, hi, int(offsets[k])) for k, (name, (lo, hi)) in
+            enumerate(zip(PARTS, spans, strict=True))]
+
+
+def window_indices(gene: Gene, anchors: Anchors, coords: Sequence[int],
+                   layout: WindowLayout = DEFAULT_LAYOUT) -> list[tuple[int, str]]:
+    """Window ``(index, part)`` of each haplotype coordinate that lies in a part (a base of a
+    gene shorter than two gene parts may lie in both gene parts: both are returned)."""
+    found = []
+    for name, lo, hi, offset in part_ranges(gene, anchors, layout):
+        for g in coords:
+            if lo <= g < hi:
+                index = offset + (g - lo if gene.strand == "+" else hi - 1 - g)
+                found.append((index, name))
+    return sorted(found)
+
+
+class Haplotype:
+    """A contig of the reference genome, optionally with one edit applied."""
+
+    def __init__(self, genome: Genome, seqid: str, edit: Edit | None = None):
+        self.genome, self.seqid, self.edit = genome, seqid, edit
+
+    def fetch(self, start: int, end: int) -> str:
+        edit = self.edit
+        if edit is None:
+            return self.genome.fetch(self.seqid, start, end)
+        n_alt = len(edit.alt)
+        pieces = []
+        if start < edit.start:
+            pieces.append(self.genome.fetch(self.seqid, start, min(end, edit.start)))
+        lo, hi = max(start, edit.start), min(end, edit.start + n_alt)
+        if hi > lo:
+            pieces.append(edit.alt[lo - edit.start:hi - edit.start])
+        lo = max(start, edit.start + n_alt)
+        if end > lo:
+            pieces.append(self.genome.fetch(self.seqid, lo - edit.delta, end - edit.delta))
+        return "".join(pieces)
+
+
+def build_window(haplotype: Haplotype, gene: Gene, anchors: Anchors,
+                 layout: WindowLayout = DEFAULT_LAYOUT) -> np.ndarray:
+    """The encoded, masked window of ``gene`` on ``haplotype`` (transcript orientation)."""
+    parts = part_ranges(gene, anchors, layout)
+    if gene.strand == "+":
+        codes = encode("".join(haplotype.fetch(lo, hi) for _, lo, hi, _ in parts))
+    else:  # each part read on the genome and reverse-complemented, in window order
+        codes = np.concatenate([reverse_complement_codes(encode(haplotype.fetch(lo, hi)))
+                                for _, lo, hi, _ in parts])
+    codes[layout.masked_indices()] = N_CODE
+    return codes
+
+
+# ----------------------------------------------------------------------------------------------
+# Matching variants to genes
+# ----------------------------------------------------------------------------------------------
+class GeneIndex:
+    """Genes by contig, searchable by the genomic span their window reads."""
+
+    def __init__(self, genes: Sequence[Gene], layout: WindowLayout = DEFAULT_LAYOUT):
+        self.layout = layout
+        by_seqid: dict[str, list[tuple[int, int, Gene]]] = {}
+        for gene in genes:
+            lo, hi = self.span(gene)
+            by_seqid.setdefault(gene.seqid, []).append((lo, hi, gene))
+        self._lo: dict[str, list[int]] = {}
+        self._items: dict[str, list[tuple[int, int, Gene]]] = {}
+        self._max_width: dict[str, int] = {}
+        for seqid, items in by_seqid.items():
+            items.sort(key=lambda item: (item[0], item[2].gene_id))
+            self._items[seqid] = items
+            self._lo[seqid] = [item[0] for item in items]
+            self._max_width[seqid] = max(hi - lo for lo, hi, _ in items)
+
+    def span(self, gene: Gene) -> tuple[int, int]:
+        parts = part_ranges(gene, reference_anchors(gene), self.layout)
+        return min(p[1] for p in parts), max(p[2] for p in parts)
+
+    def overlapping(self, seqid: str, start: int, end: int) -> list[Gene]:
+        """Genes whose window span touches ``[start, end]`` (closed: insertions at its edges)."""
+        if seqid not in self._items:
+            return []
+        lo_values = self._lo[seqid]
+        first = bisect.bisect_left(lo_values, start - self._max_width[seqid])
+        last = bisect.bisect_right(lo_values, end)
+        return [gene for lo, hi, gene in self._items[seqid][first:last]
+                if lo <= end and hi >= start]
+
+
+# ----------------------------------------------------------------------------------------------
+# Effects
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class _Pending:
+    row: dict
+    gene_id: str
+    codes: np.ndarray
+
+
+def _affected_index(gene: Gene, edit: Edit, ref_anchors: Anchors, alt: Anchors,
+                    layout: WindowLayout) -> tuple[int, str] | None:
+    if edit.alt:
+        found = window_indices(gene, alt, range(edit.start, edit.start + len(edit.alt)), layout)
+    else:
+        found = window_indices(gene, ref_anchors, range(edit.start, edit.end), layout)
+    return found[0] if found else None
+
+
+def _base_row(record: VcfRecord, allele_index: int) -> dict:
+    return {"chrom": record.chrom, "pos": record.pos, "id": record.id, "ref": record.ref,
+            "alt": record.alts[allele_index], "allele_index": allele_index + 1,
+            "multiallelic": len(record.alts) > 1, "kind": "", "gene": "", "strand": "",
+            "part": "", "window_index": -1, "status": "", "ref_score": np.nan,
+            "alt_score": np.nan, "effect": np.nan, "percent_change": np.nan}
+
+
+def _ref_matches(genome: Genome, record: VcfRecord) -> bool:
+    start = record.pos - 1
+    if start + len(record.ref) > genome.lengths[record.chrom]:
+        return False
+    return genome.fetch(record.chrom, start, start + len(record.ref)) == record.ref
+
+
+class VariantScorer:
+    """Turns VCF records into rows of the variant table, scoring ALT windows in batches."""
+
+    def __init__(self, model: TwoTower, genome: Genome, genes: Sequence[Gene],
+                 layout: WindowLayout = DEFAULT_LAYOUT, batch_size: int = 128):
+        if model.seq_len != layout.length:
+            raise InputError(None, f"the model expects {model.seq_len} bases but the window "
+                                   f"layout has {layout.length}")
+        self.model, self.genome, self.layout, self.batch_size = model, genome, layout, batch_size
+        usable = [g for g in genes if g.seqid in genome.lengths]
+        if len(usable) < len(genes):
+            log.warning("%d gene(s) lie on contigs absent from the FASTA and are left out",
+                        len(genes) - len(usable))
+        self.index = GeneIndex(usable, layout)
+        self.ref_windows: dict[str, np.ndarray] = {}
+        self.ref_scores: dict[str, float] = {}
+        self.rows: list[dict] = []
+        self.pending: list[_Pending] = []
+        self.counts: dict[str, int] = {}
+
+    def _count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def ref_window(self, gene: Gene) -> np.ndarray:
+        if gene.gene_id not in self.ref_windows:
+            self.ref_windows[gene.gene_id] = build_window(
+                Haplotype(self.genome, gene.seqid), gene, reference_anchors(gene), self.layout)
+        return self.ref_windows[gene.gene_id]
+
+    def add(self, record: VcfRecord) -> None:
+        if not record.alts:
+            self._count("no_alt")
+            return
+        if record.chrom not in self.genome.lengths:
+            self._count("unknown_contig")
+            for k in range(len(record.alts)):
+                self.rows.append({**_base_row(record, k), "status": "unknown_contig"})
+            return
+        ref_span = (record.pos - 1, record.pos - 1 + len(record.ref))
+        ref_ok = None
+        for k, alt in enumerate(record.alts):
+            problem = allele_problem(record.ref, alt)
+            if problem is None:
+                ref_ok = _ref_matches(self.genome, record) if ref_ok is None else ref_ok
+                if not ref_ok:
+                    problem = "ref_mismatch"
+            if problem is not None:
+                genes = self.index.overlapping(record.chrom, *ref_span)
+                self._count(problem if genes else f"{problem} (in no window)")
+                for gene in genes:
+                    self.rows.append({**_base_row(record, k), "gene": gene.gene_id,
+                                      "strand": gene.strand, "status": problem})
+                continue
+            self._add_allele(record, k, minimal_edit(record.pos, record.ref, alt))
+
+    def _add_allele(self, record: VcfRecord, k: int, edit: Edit) -> None:
+        touched = False
+        for gene in self.index.overlapping(record.chrom, edit.start, edit.end):
+            row = {**_base_row(record, k), "kind": edit.kind, "gene": gene.gene_id,
+                   "strand": gene.strand}
+            ref_anchors = reference_anchors(gene)
+            anchors = alt_anchors(gene, edit)
+            if anchors is None:
+                touched = True
+                self.rows.append({**row, "status": "spans_anchor"})
+                continue
+            where = _affected_index(gene, edit, ref_anchors, anchors, self.layout)
+            if where is None:
+                continue  # e.g. between the two gene parts of a long gene
+            touched = True
+            row["window_index"], row["part"] = where
+            alt_codes = build_window(Haplotype(self.genome, gene.seqid, edit), gene, anchors,
+                                     self.layout)
+            if np.array_equal(alt_codes, self.ref_window(gene)):
+                self.rows.append({**row, "status": "no_change", "effect": 0.0,
+                                  "percent_change": 0.0})
+                continue
+            self.pending.append(_Pending(row, gene.gene_id, alt_codes))
+            if len(self.pending) >= 16 * self.batch_size:
+                self.flush()
+        self._count("in a window" if touched else "in no window")
+
+    def flush(self) -> None:
+        """Score the pending ALT windows (and any REF window not scored yet)."""
+        if not self.pending:
+            return
+        new_refs = sorted({p.gene_id for p in self.pending} - set(self.ref_scores))
+        if new_refs:
+            scores = sequence_scores(self.model, np.stack([self.ref_windows[g] for g in new_refs]),
+                                     self.batch_size)
+            self.ref_scores.update(zip(new_refs, scores.tolist(), strict=True))
+        alt_scores = sequence_scores(self.model, np.stack([p.codes for p in self.pending]),
+                                     self.batch_size)
+        for item, alt_score in zip(self.pending, alt_scores.tolist(), strict=True):
+            ref_score = self.ref_scores[item.gene_id]
+            effect = alt_score - ref_score
+            self.rows.append({**item.row, "status": "ok", "ref_score": ref_score,
+                              "alt_score": alt_score, "effect": effect,
+                              "percent_change": float(percent_change(effect, ref_score))})
+        self.pending = []
+
+    def table(self) -> pd.DataFrame:
+        """Every row so far (pending windows scored first); ``no_change`` rows get their gene's
+        score as both ``ref_score`` and ``alt_score``."""
+        self.flush()
+        unchanged = [row for row in self.rows if row["status"] == "no_change"]
+        missing = sorted({row["gene"] for row in unchanged} - set(self.ref_scores))
+        if missing:
+            scores = sequence_scores(self.model, np.stack([self.ref_windows[g] for g in missing]),
+                                     self.batch_size)
+            self.ref_scores.update(zip(missing, scores.tolist(), strict=True))
+        for row in unchanged:
+            row["ref_score"] = row["alt_score"] = self.ref_scores[row["gene"]]
+        return pd.DataFrame(self.rows, columns=VARIANT_COLUMNS)
+
+
+def variant_label(row: pd.Series) -> str:
+    return f"{row['chrom']}:{row['pos']}:{row['ref']}>{row['alt']}"
+
+
+def gene_table(variants: pd.DataFrame, genes: dict[str, Gene]) -> pd.DataFrame:
+    """Per gene with at least one reported allele: how many were scored, the sum of their
+    effects and percent changes, and the strongest one (largest |effect|)."""
+    rows = []
+    reported = variants[variants["gene"] != ""]
+    for gene_id, part in reported.groupby("gene", sort=True):
+        scored = part[part["status"].isin(["ok", "no_change"])]
+        gene = genes[gene_id]
+        row = {"gene": gene_id, "seqid": gene.seqid, "strand": gene.strand,
+               "n_variants": len(part), "n_scored": len(scored),
+               "ref_score": float(part["ref_score"].dropna().iloc[0])
+               if part["ref_score"].notna().any() else np.nan,
+               "sum_effect": float(scored["effect"].sum()) if len(scored) else np.nan,
+               "sum_percent_change": float(scored["percent_change"].sum())
+               if len(scored) else np.nan,
+               "strongest_variant": "", "strongest_effect": np.nan}
+        if len(scored):
+            best = scored.loc[scored["effect"].abs().idxmax()]
+            row["strongest_variant"] = variant_label(best)
+            row["strongest_effect"] = float(best["effect"])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=GENE_COLUMNS)
+
+
+def score_vcf(model: TwoTower, vcf: PathLike, fasta: PathLike, genes: dict[str, Gene],
+              layout: WindowLayout = DEFAULT_LAYOUT, batch_size: int = 128
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The variant table and the gene table of every allele of ``vcf`` that touches a window."""
+    genome = Genome(fasta)
+    try:
+        scorer = VariantScorer(model, genome, list(genes.values()), layout, batch_size)
+        for record in read_vcf(vcf):
+            scorer.add(record)
+        variants = scorer.table()
+    finally:
+        genome.close()
+    for key, count in sorted(scorer.counts.items()):
+        log.info("alleles %s: %d", key, count)
+    not_used = variants[~variants["status"].isin(["ok", "no_change"])]
+    if len(not_used):
+        log.warning("%d allele row(s) not scored: %s", len(not_used), ", ".join(
+            f"{status} {n}" for status, n in not_used["status"].value_counts().sort_index()
+            .items()))
+    return variants, gene_table(variants, genes)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_plantt(args.model)
+    genes = read_genes(Path(args.annotation))
+    layout = WindowLayout(args.upstream, args.gene_part, args.downstream, args.mask)
+    variants, per_gene = score_vcf(model, args.vcf, args.fasta, genes, layout, args.batch_size)
+    write_tsv(variants, args.out, float_format="%.6g")
+    if args.gene_table:
+        write_tsv(per_gene, args.gene_table, float_format="%.6g")
+    log.info("%d allele row(s) (%d scored) over %d gene(s) written to %s", len(variants),
+             int((variants["status"] == "ok").sum()), len(per_gene), args.out)
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    from plantt.ism import add_layout_arguments
+
+    parser = subparsers.add_parser(
+        "variants", help="predicted expression effect of VCF variants through gene windows",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="PlanTT model directory")
+    parser.add_argument("--vcf", required=True, help="VCF (plain, gzip or bgzip)")
+    parser.add_argument("--fasta", required=True, help="genome FASTA the VCF refers to")
+    parser.add_argument("--annotation", required=True, help="GFF3 or GTF of the genes")
+    parser.add_argument("--out", required=True, help="TSV: one row per ALT allele and gene")
+    parser.add_argument("--gene-table", help="TSV: per gene, the sum of effects and the "
+                                             "strongest variant")
+    parser.add_argument("--batch-size", type=int, default=128, help="windows per tower pass")
+    add_layout_arguments(parser)
+    parser.set_defaults(func=run)

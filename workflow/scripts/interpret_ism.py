@@ -1,0 +1,23 @@
+"""In-silico mutagenesis of a panel of test genes of one fold (rule interpret_ism)."""
+
+import _setup
+
+from pathlib import Path
+
+import torch
+
+from plantt.ism import flank_positions, ism_test_panel, write_ism_outputs
+from plantt.io import setup_logging
+from plantt.windows import WindowLayout
+
+sm = snakemake
+setup_logging(sm.log[0])
+torch.set_num_threads(sm.threads)
+settings = sm.params.settings
+layout = WindowLayout(**sm.params.layout)
+genes, results = ism_test_panel(
+    Path(sm.input.model).parent, sm.input.codes, sm.input.genes, sm.input.splits,
+    settings["ism_fold"], settings["ism_genes"], settings["seed"], settings["ism_species"],
+    flank_positions(settings["ism_flank"], layout.length, layout), settings["ism_batch_size"])
+write_ism_outputs(Path(sm.output.table).parent, genes, results, layout,
+                  title=f"{sm.wildcards.assay}, fold {settings['ism_fold']}")
