@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "plantt.ism",
     "plantt.editing",
     "plantt.variants",
+    "plantt.legacy",
 ]
 
 

@@ -80,6 +80,8 @@ Model directories (:func:`save_model` / :func:`load_model`)
 -------------------------------------------------------------
 ``weights.pt`` (a state_dict, loaded with ``weights_only=True`` and ``map_location="cpu"``) and
 ``model.json`` (kind, preset, every setting, sequence length, layout name, training provenance).
+A ``"tower": "legacy"`` entry marks the published PlanTT-CNN imported by ``plantt import-weights``
+(:mod:`plantt.legacy`): a ``plantt`` two-tower model whose settings are ``LegacySettings``.
 """
 
 from __future__ import annotations
@@ -235,6 +237,7 @@ class ModelSpec:
     preset: str
     seq_len: int
     settings: TowerSettings | WashburnSettings = field(repr=False)
+    tower: str = "cnn"  # "legacy": the published PlanTT-CNN (plantt.legacy)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -484,6 +487,8 @@ def save_model(directory: PathLike, model: nn.Module, settings: ModelSpec | None
         "settings": dataclasses.asdict(spec.settings),
         "provenance": provenance or {},
     }
+    if spec.tower != "cnn":
+        info["tower"] = spec.tower
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     with atomic_path(directory / WEIGHTS) as tmp:
         torch.save(state, tmp)
@@ -523,12 +528,19 @@ def load_model(directory: PathLike, device: str | torch.device = "cpu"
     """Rebuild a saved model in eval mode; ``model.spec`` and ``model.info`` describe it."""
     directory = Path(directory)
     info = read_model_info(directory)
+    model: TwoTower | WashburnClassifier
     try:
-        settings = settings_from_dict(info["kind"], info["settings"])
+        if info.get("tower", "cnn") == "legacy":
+            from plantt.legacy import legacy_model_from_info  # imports this module
+
+            model = legacy_model_from_info(info)
+        else:
+            settings = settings_from_dict(info["kind"], info["settings"])
+            spec = ModelSpec(info["kind"], info.get("preset", "custom"), int(info["seq_len"]),
+                             settings)
+            model = model_from_spec(spec)
     except (TypeError, ValueError) as err:
         raise InputError(directory / MODEL_JSON, str(err)) from None
-    spec = ModelSpec(info["kind"], info.get("preset", "custom"), int(info["seq_len"]), settings)
-    model = model_from_spec(spec)
     weights = directory / WEIGHTS
     if not weights.is_file():
         raise InputError(directory, f"{WEIGHTS} not found")
