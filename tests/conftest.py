@@ -47,3 +47,26 @@ def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copytree(REPO / "config", workdir / "config")
     run_snakemake(workdir)
     return workdir
+
+
+def random_plantt_model(settings, seq_len: int, seed: int = 0):
+    """A PlanTT model with random weights and random batch-norm scales, shifts and running statistics
+    (the residual branches would otherwise start as zeros), in eval mode."""
+    import torch
+    from torch import nn
+
+    from plantt.models import PlanTTCNNTower, TwoTower
+
+    torch.manual_seed(seed)
+    model = TwoTower(PlanTTCNNTower(settings, seq_len))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm1d):
+                module.weight.copy_(torch.rand(module.weight.shape, generator=gen) + 0.5)
+                module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.2)
+                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=gen)
+                                          * 0.1)
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=gen)
+                                         + 0.5)
+    return model.eval()

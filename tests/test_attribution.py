@@ -10,9 +10,10 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import random_plantt_model
 from plantt import attribution as A
 from plantt.encoding import decode, soft_one_hot
-from plantt.models import PlanTTCNNTower, TowerSettings, TwoTower, save_model
+from plantt.models import TowerSettings, TwoTower, save_model
 from plantt.windows import DEFAULT_LAYOUT
 
 CONV_DOWNSAMPLING = TowerSettings(stem_channels=8, stem_stride=3, stem_kernel=5,
@@ -25,18 +26,7 @@ MAXPOOL_DOWNSAMPLING = TowerSettings(stem_channels=8, stem_stride=4, stem_kernel
 
 
 def random_model(settings: TowerSettings, seq_len: int, seed: int = 0) -> TwoTower:
-    """Random weights, random batch-norm scales and running statistics, eval mode."""
-    torch.manual_seed(seed)
-    model = TwoTower(PlanTTCNNTower(settings, seq_len))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm1d):
-                module.weight.copy_(torch.rand(module.weight.shape, generator=gen) + 0.5)
-                module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.3)
-                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=gen)
-                                          * 0.1)
-    return model.eval()
+    return random_plantt_model(settings, seq_len, seed)
 
 
 def random_codes(n: int, length: int, seed: int) -> np.ndarray:

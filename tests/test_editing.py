@@ -10,26 +10,19 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import random_plantt_model
 from plantt import editing
 from plantt.encoding import N_CODE, decode, encode
 from plantt.io import InputError
 from plantt.ism import IsmResult, ism_scores, sequence_scores
-from plantt.models import PlanTTCNNTower, TowerSettings, TwoTower, save_model
+from plantt.models import TowerSettings, TwoTower, save_model
 
 SETTINGS = TowerSettings(stem_channels=8, stem_stride=2, stem_kernel=4, stage_kernels=(5, 3),
                          blocks_per_stage=1, inner_convs=1, max_channels=16, embedding_dim=5)
 
 
 def random_model(seq_len: int, seed: int = 0) -> TwoTower:
-    torch.manual_seed(seed)
-    model = TwoTower(PlanTTCNNTower(SETTINGS, seq_len))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm1d):
-                module.weight.copy_(torch.rand(module.weight.shape, generator=gen) + 0.5)
-                module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.2)
-    return model.eval()
+    return random_plantt_model(SETTINGS, seq_len, seed)
 
 
 class CappedGCount(nn.Module):

@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
+from conftest import random_plantt_model
 from plantt import ism
 from plantt.encoding import N_CODE, decode, soft_one_hot
 from plantt.io import InputError
 from plantt.models import (
-    PlanTTCNNTower,
     TowerSettings,
     TwoTower,
     WashburnClassifier,
@@ -27,21 +26,7 @@ SETTINGS = TowerSettings(stem_channels=8, stem_stride=2, stem_kernel=4, stage_ke
 
 
 def random_model(seq_len: int, seed: int = 0, settings: TowerSettings = SETTINGS) -> TwoTower:
-    """A PlanTT model with random weights and random batch-norm scales/statistics (the residual
-    branches would otherwise start as zeros), in eval mode."""
-    torch.manual_seed(seed)
-    model = TwoTower(PlanTTCNNTower(settings, seq_len))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm1d):
-                module.weight.copy_(torch.rand(module.weight.shape, generator=gen) + 0.5)
-                module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.2)
-                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=gen)
-                                          * 0.1)
-                module.running_var.copy_(torch.rand(module.running_var.shape, generator=gen)
-                                         + 0.5)
-    return model.eval()
+    return random_plantt_model(settings, seq_len, seed)
 
 
 def random_codes(length: int, seed: int, n_fraction: float = 0.0) -> np.ndarray:

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
+from conftest import random_plantt_model
 from plantt import variants as V
 from plantt.annotation import Gene, read_genes
 from plantt.encoding import decode, encode, reverse_complement, soft_one_hot
 from plantt.io import InputError
-from plantt.models import PlanTTCNNTower, TowerSettings, TwoTower, save_model
+from plantt.models import TowerSettings, TwoTower, save_model
 from plantt.windows import DEFAULT_LAYOUT, extract_windows
 
 SETTINGS = TowerSettings(stem_channels=8, stem_stride=6, stem_kernel=12, stage_kernels=(5, 3, 3),
@@ -26,15 +26,7 @@ HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 
 
 def random_model(seed: int = 0) -> TwoTower:
-    torch.manual_seed(seed)
-    model = TwoTower(PlanTTCNNTower(SETTINGS, DEFAULT_LAYOUT.length))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm1d):
-                module.weight.copy_(torch.rand(module.weight.shape, generator=gen) + 0.5)
-                module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.2)
-    return model.eval()
+    return random_plantt_model(SETTINGS, DEFAULT_LAYOUT.length, seed)
 
 
 @pytest.fixture(scope="module")
