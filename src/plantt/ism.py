@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from plantt import fastism
 from plantt.dataset import read_fasta_codes
 from plantt.encoding import N_CODE, decode, soft_one_hot
 from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
@@ -196,10 +197,14 @@ class IsmResult:
 
 
 def ism_scores(model: TwoTower, codes: np.ndarray, batch_size: int = 256,
-               positions: np.ndarray | None = None, include_n: bool = False) -> IsmResult:
+               positions: np.ndarray | None = None, include_n: bool = False,
+               sliced: bool = True) -> IsmResult:
     """Predicted effect ``f(mutant, reference)`` of every single-base substitution of ``codes``.
 
     ``positions`` restricts the scored positions (others stay NaN); see the module docstring for N.
+    PlanTT-CNN towers are scored by :mod:`plantt.fastism` (only the receptive field of each
+    mutated base is recomputed; same results up to float rounding); ``sliced=False`` forces one
+    full tower pass per mutant (:func:`mutant_embedding_sums`), the path used for other towers.
     """
     _check_eval(model)
     codes = np.asarray(codes, dtype=np.uint8)
@@ -212,6 +217,11 @@ def ism_scores(model: TwoTower, codes: np.ndarray, batch_size: int = 256,
     base_at = codes[scored]
     is_base = base_at != N_CODE
     effect[scored[is_base], base_at[is_base]] = 0.0
+    compiled = fastism.fast_ism_scorer(model) if sliced else None
+    if compiled is not None:
+        effect[pos, alt] = fastism.FastIsm(compiled, codes).scores(
+            pos, alt, batch_size=batch_size) - reference
+        return IsmResult(codes.copy(), reference, effect)
     for start in range(0, pos.size, batch_size):
         p, a = pos[start:start + batch_size], alt[start:start + batch_size]
         sums = mutant_embedding_sums(model, mutant_batch(codes, p, a)).double().cpu().numpy()

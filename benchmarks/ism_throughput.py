@@ -1,0 +1,125 @@
+"""Throughput of in-silico mutagenesis: the straightforward batched approach vs the sliced one.
+
+The straightforward approach is what a user of the pair model would write: every mutant and the
+reference go through the two-tower forward (``model(mutants, reference)``), so each mutant costs
+two tower passes. The sliced approach (:mod:`plantt.fastism`) runs the reference once and then
+only the receptive field of each group of mutated positions. Prints the device, mutants/s of
+each, the speed-up and the largest absolute difference between their predicted effects.
+
+    PYTHONPATH=src python benchmarks/ism_throughput.py --preset paper --seq-len 3000 --mutants 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from plantt import fastism, ism
+from plantt.encoding import soft_one_hot
+from plantt.models import build_model
+
+
+def naive_effects(model: torch.nn.Module, codes: np.ndarray, positions: np.ndarray,
+                  alts: np.ndarray, batch_size: int) -> np.ndarray:
+    """f(mutant, reference) through the pair forward, ``batch_size`` mutants at a time."""
+    device = next(model.parameters()).device
+    reference = soft_one_hot(torch.as_tensor(codes)[None].to(device))
+    out = []
+    with torch.inference_mode():
+        for start in range(0, positions.size, batch_size):
+            batch = ism.mutant_batch(codes, positions[start:start + batch_size],
+                                     alts[start:start + batch_size]).to(device)
+            mutants = soft_one_hot(batch)
+            out.append(model(mutants, reference.expand(len(batch), -1, -1)).double().cpu())
+    return torch.cat(out).numpy()
+
+
+def fast_effects(model: torch.nn.Module, codes: np.ndarray, positions: np.ndarray,
+                 alts: np.ndarray, batch_size: int, group_width: int) -> np.ndarray:
+    reference, sums = fastism.mutant_scores(model, codes, positions, alts, group_width,
+                                            batch_size)
+    return sums - reference
+
+
+def randomise_batch_norm(model: torch.nn.Module, seed: int) -> None:
+    """Random batch-norm scales, shifts and statistics: a fresh model's residual branches are
+    zeroed (zero-init), which would make every effect vanish and the comparison meaningless."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                shape = module.weight.shape
+                module.weight.copy_(torch.rand(shape, generator=gen) + 0.5)
+                module.bias.copy_(torch.randn(shape, generator=gen) * 0.2)
+                module.running_mean.copy_(torch.randn(shape, generator=gen) * 0.1)
+                module.running_var.copy_(torch.rand(shape, generator=gen) + 0.5)
+
+
+def timed_positions(seq_len: int, n_positions: int, blocks: int, rng: np.random.Generator
+                    ) -> np.ndarray:
+    """``blocks`` runs of contiguous positions: one in the middle of the sequence (the worst case:
+    the whole receptive field lies inside) or spread evenly from the first to the last base (the
+    average over a whole-sequence ISM, ends included)."""
+    per_block = -(-n_positions // blocks)
+    if blocks == 1:
+        starts = [seq_len // 2 - per_block // 2]
+    else:
+        starts = np.linspace(0, seq_len - per_block, blocks).round().astype(int).tolist()
+    return np.unique(np.concatenate([np.arange(s, s + per_block) for s in starts]))
+
+
+def timed(fn, *args) -> tuple[np.ndarray, float]:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = fn(*args)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--seq-len", type=int, default=3000)
+    parser.add_argument("--mutants", type=int, default=300, help="mutants timed (3 per position)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--group-width", type=int, default=24)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--blocks", type=int, default=1,
+                        help="1: positions in the middle (worst case); more: spread end to end")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    model = build_model("plantt", args.preset, args.seq_len)
+    randomise_batch_norm(model, args.seed)
+    model = model.to(args.device).eval()
+    rng = np.random.default_rng(args.seed)
+    codes = rng.integers(0, 4, size=args.seq_len).astype(np.uint8)
+    scored = timed_positions(args.seq_len, -(-args.mutants // 3), args.blocks, rng)
+    positions, alts = ism.substitutions(codes, scored)
+
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
+        f"cpu ({torch.get_num_threads()} threads)"
+    print(f"device: {device_name}; preset {args.preset}, {args.seq_len} bases, "
+          f"{positions.size} mutants at {scored.size} positions in {args.blocks} block(s) "
+          f"({'middle' if args.blocks == 1 else 'spread end to end'})")
+    fast_effects(model, codes, positions[:6], alts[:6], args.batch_size, args.group_width)  # warm
+    naive, naive_s = timed(naive_effects, model, codes, positions, alts, args.batch_size)
+    fast, fast_s = timed(fast_effects, model, codes, positions, alts, args.batch_size,
+                         args.group_width)
+    print(f"straightforward (two towers per mutant): {positions.size / naive_s:10.1f} mutants/s")
+    print(f"sliced (fastism):                        {positions.size / fast_s:10.1f} mutants/s")
+    print(f"speed-up: {naive_s / fast_s:.1f}x")
+    print(f"max |effect difference|: {np.abs(naive - fast).max():.3g} "
+          f"(largest |effect| {np.abs(naive).max():.3g})")
+
+
+if __name__ == "__main__":
+    main()

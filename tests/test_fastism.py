@@ -1,0 +1,150 @@
+"""Sliced (fastISM) scoring agrees with one full tower pass per mutant, and falls back cleanly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import random_plantt_model
+from plantt import fastism, ism
+from plantt.encoding import N_CODE
+from plantt.models import PlanTTCNNTower, TowerSettings, TwoTower, get_preset
+
+ATOL = 1e-5
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These models are tiny: on a shared 2-core machine, torch's thread pool only adds waiting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def sensitive_model(settings: TowerSettings, seq_len: int, seed: int, gain: float = 1.0
+                    ) -> TwoTower:
+    """A random model (random batch-norm statistics); ``gain`` scales every convolution so that
+    deep towers do not damp single-base effects to float-rounding size."""
+    model = random_plantt_model(settings, seq_len, seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Conv1d):
+                module.weight.mul_(gain)
+    return model
+
+
+def random_codes(length: int, seed: int, n_fraction: float = 0.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 4, size=length).astype(np.uint8)
+    codes[rng.random(length) < n_fraction] = N_CODE
+    return codes
+
+
+def ends_and_middle(length: int, width: int) -> np.ndarray:
+    middle = length // 2 - width // 2
+    return np.r_[0:width, middle:middle + width, length - width:length]
+
+
+def assert_sliced_matches_full(model: TwoTower, codes: np.ndarray, positions: np.ndarray | None,
+                               min_effect: float = 1e-3, **kwargs) -> ism.IsmResult:
+    sliced = ism.ism_scores(model, codes, positions=positions, **kwargs)
+    full = ism.ism_scores(model, codes, positions=positions, sliced=False, **kwargs)
+    assert np.array_equal(np.isnan(sliced.effect), np.isnan(full.effect))
+    np.testing.assert_allclose(sliced.effect, full.effect, atol=ATOL, rtol=0)
+    # the effects are large enough for the comparison above to be able to fail
+    assert np.nanmax(np.abs(full.effect)) > min_effect
+    return sliced
+
+
+SMALL_SETTINGS = TowerSettings(stem_channels=8, stem_stride=2, stem_kernel=4,
+                               stage_kernels=(5, 3, 3), blocks_per_stage=1, inner_convs=1,
+                               max_channels=16, embedding_dim=6)
+
+
+@pytest.mark.parametrize("seq_len", [48, 51])
+def test_every_substitution_matches_for_a_random_model(seq_len: int) -> None:
+    model = sensitive_model(SMALL_SETTINGS, seq_len, seed=seq_len)
+    codes = random_codes(seq_len, seed=1, n_fraction=0.1)
+    assert_sliced_matches_full(model, codes, None)
+    assert_sliced_matches_full(model, codes, None, include_n=True, batch_size=5)
+
+
+@pytest.mark.parametrize("seq_len", [600, 601])
+def test_paper_preset_matches_at_both_ends(seq_len: int) -> None:
+    settings = get_preset("plantt", "paper", {"stem_channels": 8, "max_channels": 16,
+                                              "embedding_dim": 8})
+    model = sensitive_model(settings, seq_len, seed=3, gain=2.0)
+    assert_sliced_matches_full(model, random_codes(seq_len, 4), ends_and_middle(seq_len, 8))
+
+
+def test_paper_preset_with_overlapping_stem_matches() -> None:
+    settings = get_preset("plantt", "paper", {"stem_channels": 8, "max_channels": 16,
+                                              "stem_kernel": 5, "stage_kernels": [11, 9, 7],
+                                              "embedding_dim": 4})
+    model = sensitive_model(settings, 301, seed=5, gain=1.5)
+    assert_sliced_matches_full(model, random_codes(301, 6), ends_and_middle(301, 10))
+
+
+def test_small_preset_matches_at_3000_bases() -> None:
+    model = sensitive_model(get_preset("plantt", "small"), 3000, seed=7)
+    assert model.tower.readout_length < model.tower.out_length  # adaptive pooling is exercised
+    assert_sliced_matches_full(model, random_codes(3000, 8), ends_and_middle(3000, 6),
+                               batch_size=7)
+
+
+def test_short_small_preset_with_partial_pooling_windows_matches() -> None:
+    settings = get_preset("plantt", "small", {"stem_channels": 8, "max_channels": 8})
+    model = sensitive_model(settings, 75, seed=9)  # 75 = 9 * 8 + 3: ceil-mode windows at the end
+    assert_sliced_matches_full(model, random_codes(75, 10), None)
+
+
+def test_group_width_and_batch_size_do_not_change_scores() -> None:
+    model = sensitive_model(SMALL_SETTINGS, 40, seed=11)
+    codes = random_codes(40, 12)
+    positions, alts = ism.substitutions(codes)
+    reference, expected = fastism.mutant_scores(model, codes, positions, alts)
+    for width, batch in [(1, 3), (7, 256), (100, 50)]:
+        ref, scores = fastism.mutant_scores(model, codes, positions, alts, width, batch)
+        assert ref == pytest.approx(reference, abs=1e-6)
+        np.testing.assert_allclose(scores, expected, atol=ATOL)
+    straight = ism.sequence_scores(model, ism.mutant_batch(codes, positions, alts).numpy())
+    np.testing.assert_allclose(expected, straight, atol=ATOL)
+
+
+def test_unsupported_towers_fall_back_to_full_passes() -> None:
+    model = sensitive_model(SMALL_SETTINGS, 32, seed=13)
+    assert fastism.fast_ism_scorer(model) is not None
+    assert fastism.fast_ism_scorer(model.train()) is None  # training mode: not sliceable
+    model.eval()
+    dilated = sensitive_model(SMALL_SETTINGS, 32, seed=13)
+    dilated.tower.stages[0][0].branch[0][0].dilation = (2,)
+    assert fastism.fast_ism_scorer(dilated) is None
+
+    class Flat(nn.Module):
+        seq_len = 32
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.Sequential(nn.Flatten(), nn.Linear(4 * 32, 3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.layers(x)
+
+    other = TwoTower(Flat()).eval()
+    assert fastism.fast_ism_scorer(other) is None
+    codes = random_codes(32, 14)
+    result = ism.ism_scores(other, codes)  # the straightforward path still works
+    assert np.isfinite(result.effect).all()
+    with pytest.raises(ValueError, match="PlanTT-CNN"):
+        fastism.mutant_scores(other, codes, np.array([0]), np.array([1]))
+
+
+def test_sequence_of_the_wrong_length_is_refused() -> None:
+    model = sensitive_model(SMALL_SETTINGS, 32, seed=15)
+    compiled = fastism.compile_tower(model.tower)
+    assert isinstance(model.tower, PlanTTCNNTower) and compiled is not None
+    with pytest.raises(ValueError, match="32 codes"):
+        fastism.FastIsm(compiled, random_codes(31, 0))
