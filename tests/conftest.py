@@ -70,3 +70,80 @@ def random_plantt_model(settings, seq_len: int, seed: int = 0):
                 module.running_var.copy_(torch.rand(module.running_var.shape, generator=gen)
                                          + 0.5)
     return model.eval()
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables of sequences with a planted motif grammar (plantt fit)
+# ----------------------------------------------------------------------------------------------
+# Expression = sum over motifs of effect x copies (each motif planted 0-2 times at random places
+# in random sequence), plus Gaussian noise. Two motifs: one raises, one lowers expression.
+MOTIF_EFFECTS = {"TGACGTCA": 1.5, "CAATTATG": -1.2}
+
+
+def motif_expression(seq: str) -> float:
+    return sum(effect * seq.count(motif) for motif, effect in MOTIF_EFFECTS.items())
+
+
+def _plant(rng, seq: str, motif: str) -> str:
+    start = int(rng.integers(0, len(seq) - len(motif) + 1))
+    return seq[:start] + motif + seq[start + len(motif):]
+
+
+def motif_sequence(rng, min_length: int, max_length: int) -> str:
+    seq = "".join(rng.choice(list("ACGT"), int(rng.integers(min_length, max_length + 1))))
+    for motif in MOTIF_EFFECTS:
+        for _ in range(int(rng.integers(0, 3))):
+            seq = _plant(rng, seq, motif)
+    return seq
+
+
+def single_table(n_groups: int, per_group: int, min_length: int, max_length: int, seed: int,
+                 noise: float = 0.3):
+    """A ``single`` table (id, group, sequence, expression) of sequences with planted motifs."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for g in range(n_groups):
+        for v in range(per_group):
+            seq = motif_sequence(rng, min_length, max_length)
+            rows.append({"id": f"g{g}v{v}", "group": f"g{g}", "sequence": seq,
+                         "expression": motif_expression(seq) + rng.normal(0.0, noise)})
+    return pd.DataFrame(rows)
+
+
+def pairs_table(n: int, min_length: int, max_length: int, seed: int, noise: float = 0.3):
+    """A ``pairs`` table (id, sequence_a, sequence_b, target): b is a with 3 random substitutions
+    and motifs added at random, the two swapped at random; target = difference + noise."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        a = motif_sequence(rng, min_length, max_length)
+        b = list(a)
+        for position in rng.integers(0, len(b), 3):
+            b[position] = "ACGT"[int(rng.integers(4))]
+        b = "".join(b)
+        for motif in MOTIF_EFFECTS:
+            if rng.random() < 0.5:
+                b = _plant(rng, b, motif)
+        if rng.random() < 0.5:
+            a, b = b, a
+        rows.append({"id": f"p{i}", "sequence_a": a, "sequence_b": b,
+                     "target": motif_expression(a) - motif_expression(b) + rng.normal(0.0, noise)})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one CPU thread for the test (small tensors: threads only add overhead, and the
+    results then do not depend on the machine's core count)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

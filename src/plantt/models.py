@@ -76,12 +76,31 @@ channel; the model is not equivariant by construction, so training uses flipped-
 (see :mod:`plantt.train`). Every number is a field of :class:`WashburnSettings`; ``small`` uses
 16/32/16 filters and one dense layer of 32 units.
 
+Towers and single-sequence models
+---------------------------------
+A model's ``tower`` is ``cnn`` (the PlanTT-CNN tower above) or ``camformer`` (the residual CNN of
+:mod:`plantt.camformer`, for short promoter sequences). Either serves two kinds of model:
+``plantt`` (:class:`TwoTower`, the contrast of two sequences) and ``single``
+(:class:`SingleSequenceModel`, expression regressed on one sequence: its prediction is the tower's
+per-sequence score ``sum(z)``, so in-silico mutagenesis and editing read it exactly as they read a
+PlanTT score). Both tower kinds take their size from the sequence length.
+
 Model directories (:func:`save_model` / :func:`load_model`)
 -------------------------------------------------------------
 ``weights.pt`` (a state_dict, loaded with ``weights_only=True`` and ``map_location="cpu"``) and
 ``model.json`` (kind, preset, every setting, sequence length, layout name, training provenance).
 A ``"tower": "legacy"`` entry marks the published PlanTT-CNN imported by ``plantt import-weights``
-(:mod:`plantt.legacy`): a ``plantt`` two-tower model whose settings are ``LegacySettings``.
+(:mod:`plantt.legacy`): a ``plantt`` two-tower model whose settings are ``LegacySettings``; other
+towers are named by ``"tower"`` too (absent: ``cnn``). An optional ``"input"`` entry (written by
+``plantt fit``) states how sequences of another length are brought to the model's (see
+:class:`plantt.tables.LengthPolicy`); without it they must have exactly ``seq_len`` bases.
+
+A directory holding ``ensemble.json`` instead is a seed ensemble (:func:`save_ensemble`): a list of
+member model directories of the same kind, tower input and length. :func:`load_model` returns it as
+one model of that kind whose tower is an :class:`EnsembleTower`: its per-sequence score is the mean
+of the members' scores, so its predictions (for a two-tower model, ``mean(score_a) - mean(score_b)``,
+which equals the mean of the members' predictions) and its in-silico mutagenesis are those of the
+ensemble.
 """
 
 from __future__ import annotations
@@ -89,6 +108,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,12 +117,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from plantt.camformer import CAMFORMER_PRESETS, CamformerSettings, CamformerTower
 from plantt.io import InputError, PathLike, atomic_open, atomic_path
 
 MODEL_JSON = "model.json"
+ENSEMBLE_JSON = "ensemble.json"
 WEIGHTS = "weights.pt"
 MODEL_FORMAT_VERSION = 1
-MODEL_KINDS = ("plantt", "washburn")
+MODEL_KINDS = ("plantt", "washburn", "single")
+TOWERS = ("cnn", "camformer")
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -192,36 +215,53 @@ WASHBURN_PRESETS: dict[str, WashburnSettings] = {
     "small": WashburnSettings(block_channels=(16, 32, 16), dense_units=(32,), dropout=0.1),
 }
 
-_PRESETS: dict[str, dict[str, Any]] = {"plantt": PLANTT_PRESETS, "washburn": WASHBURN_PRESETS}
-_SETTINGS_CLASS: dict[str, type] = {"plantt": TowerSettings, "washburn": WashburnSettings}
+Settings = TowerSettings | WashburnSettings | CamformerSettings
+
+# (kind, tower) -> presets; the towers of "plantt" and "single" models share their presets.
+_TOWER_PRESETS: dict[str, dict[str, Any]] = {"cnn": PLANTT_PRESETS, "camformer": CAMFORMER_PRESETS}
+_TOWER_SETTINGS: dict[str, type] = {"cnn": TowerSettings, "camformer": CamformerSettings}
 
 
-def _check_kind(kind: str) -> None:
+def _check_kind(kind: str, tower: str = "cnn") -> None:
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+    if tower not in TOWERS:
+        raise ValueError(f"unknown tower {tower!r}; expected one of {', '.join(TOWERS)}")
+    if kind == "washburn" and tower != "cnn":
+        raise ValueError("the Washburn classifier has no tower to choose; leave tower as 'cnn'")
 
 
-def get_preset(kind: str, name: str, overrides: dict[str, Any] | None = None
-               ) -> TowerSettings | WashburnSettings:
-    """The settings of preset ``name`` for model ``kind``, with ``overrides`` applied."""
-    _check_kind(kind)
-    presets = _PRESETS[kind]
+def _presets(kind: str, tower: str) -> dict[str, Any]:
+    return WASHBURN_PRESETS if kind == "washburn" else _TOWER_PRESETS[tower]
+
+
+def _settings_class(kind: str, tower: str) -> type:
+    return WashburnSettings if kind == "washburn" else _TOWER_SETTINGS[tower]
+
+
+def get_preset(kind: str, name: str, overrides: dict[str, Any] | None = None,
+               tower: str = "cnn") -> Settings:
+    """The settings of preset ``name`` for model ``kind`` (and ``tower``), ``overrides`` applied."""
+    _check_kind(kind, tower)
+    presets = _presets(kind, tower)
     if name not in presets:
-        raise ValueError(f"unknown {kind} preset {name!r}; expected one of {', '.join(presets)}")
+        what = kind if tower == "cnn" else f"{kind} ({tower} tower)"
+        raise ValueError(f"unknown {what} preset {name!r}; expected one of {', '.join(presets)}")
     if not overrides:
         return presets[name]
     merged = {**dataclasses.asdict(presets[name]), **overrides}
-    return settings_from_dict(kind, merged)
+    return settings_from_dict(kind, merged, tower)
 
 
-def settings_from_dict(kind: str, values: dict[str, Any]) -> TowerSettings | WashburnSettings:
+def settings_from_dict(kind: str, values: dict[str, Any], tower: str = "cnn") -> Settings:
     """Rebuild a settings dataclass from a JSON/YAML mapping (lists -> tuples, unknown keys -> error)."""
-    _check_kind(kind)
-    cls = _SETTINGS_CLASS[kind]
+    _check_kind(kind, tower)
+    cls = _settings_class(kind, tower)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ValueError(f"unknown {kind} model setting(s) {', '.join(unknown)}; "
+        what = kind if tower == "cnn" else f"{kind} ({tower} tower)"
+        raise ValueError(f"unknown {what} model setting(s) {', '.join(unknown)}; "
                          f"known: {', '.join(sorted(names))}")
     defaults = cls()
     converted = {k: tuple(v) if isinstance(getattr(defaults, k), tuple) and isinstance(v, list)
@@ -236,8 +276,8 @@ class ModelSpec:
     kind: str
     preset: str
     seq_len: int
-    settings: TowerSettings | WashburnSettings = field(repr=False)
-    tower: str = "cnn"  # "legacy": the published PlanTT-CNN (plantt.legacy)
+    settings: Settings = field(repr=False)
+    tower: str = "cnn"  # "camformer"; "legacy": the published PlanTT-CNN (plantt.legacy)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -387,6 +427,53 @@ class TwoTower(nn.Module):
         return self.tower(x).sum(dim=-1)
 
 
+class SingleSequenceModel(nn.Module):
+    """One tower regressing expression on one sequence: the prediction is ``sum(z)``."""
+
+    kind = "single"
+
+    def __init__(self, tower: nn.Module):
+        super().__init__()
+        self.tower = tower
+        self.seq_len: int = getattr(tower, "seq_len", 0)
+        self.spec: ModelSpec | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted expression of each sequence, shape ``(B,)``."""
+        return self.tower(x).sum(dim=-1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tower(x)
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """The prediction itself (named as :meth:`TwoTower.score` for interpretation code)."""
+        return self.tower(x).sum(dim=-1)
+
+
+class EnsembleTower(nn.Module):
+    """The mean per-sequence score ``sum(z)`` of member towers, shape ``(B, 1)``."""
+
+    def __init__(self, towers: list[nn.Module]):
+        super().__init__()
+        if not towers:
+            raise ValueError("an ensemble needs at least one member")
+        lengths = {getattr(t, "seq_len", None) for t in towers}
+        if len(lengths) != 1:
+            raise ValueError(f"ensemble members differ in sequence length: {sorted(map(str, lengths))}")
+        self.members = nn.ModuleList(towers)
+        self.seq_len: int = int(lengths.pop() or 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = torch.stack([tower(x).sum(dim=-1) for tower in self.members])
+        return scores.mean(dim=0).unsqueeze(-1)
+
+
+def has_sequence_score(model: nn.Module) -> bool:
+    """Whether the model scores single sequences (``model.tower(x).sum(-1)``): PlanTT two-tower
+    and single-sequence models, and ensembles of them."""
+    return isinstance(model, TwoTower | SingleSequenceModel)
+
+
 # ----------------------------------------------------------------------------------------------
 # Washburn et al. (2019) baseline
 # ----------------------------------------------------------------------------------------------
@@ -439,20 +526,34 @@ class WashburnClassifier(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # Building, saving and loading
 # ----------------------------------------------------------------------------------------------
+Model = TwoTower | WashburnClassifier | SingleSequenceModel
+
+
 def build_model(kind: str = "plantt", preset: str = "paper", seq_len: int = 3000,
-                overrides: dict[str, Any] | None = None) -> TwoTower | WashburnClassifier:
-    """A freshly initialised model of ``kind`` ('plantt' or 'washburn') from a named preset."""
-    settings = get_preset(kind, preset, overrides)
+                overrides: dict[str, Any] | None = None, tower: str = "cnn") -> Model:
+    """A freshly initialised model of ``kind`` ('plantt', 'washburn' or 'single') with a ``tower``
+    ('cnn' or 'camformer'; not for 'washburn') from a named preset."""
+    settings = get_preset(kind, preset, overrides, tower)
     return model_from_spec(ModelSpec(kind, preset if not overrides else f"{preset}+overrides",
-                                     seq_len, settings))
+                                     seq_len, settings, tower))
 
 
-def model_from_spec(spec: ModelSpec) -> TwoTower | WashburnClassifier:
-    _check_kind(spec.kind)
-    model: TwoTower | WashburnClassifier
+def build_tower(spec: ModelSpec) -> PlanTTCNNTower | CamformerTower:
+    """The tower of a ``plantt`` or ``single`` model spec."""
+    if spec.tower == "camformer":
+        assert isinstance(spec.settings, CamformerSettings)
+        return CamformerTower(spec.settings, spec.seq_len)
+    assert isinstance(spec.settings, TowerSettings)
+    return PlanTTCNNTower(spec.settings, spec.seq_len)
+
+
+def model_from_spec(spec: ModelSpec) -> Model:
+    _check_kind(spec.kind, spec.tower)
+    model: Model
     if spec.kind == "plantt":
-        assert isinstance(spec.settings, TowerSettings)
-        model = TwoTower(PlanTTCNNTower(spec.settings, spec.seq_len))
+        model = TwoTower(build_tower(spec))
+    elif spec.kind == "single":
+        model = SingleSequenceModel(build_tower(spec))
     else:
         assert isinstance(spec.settings, WashburnSettings)
         model = WashburnClassifier(spec.settings, spec.seq_len)
@@ -465,16 +566,27 @@ def spec_of(model: nn.Module) -> ModelSpec:
     spec = getattr(model, "spec", None)
     if spec is not None:
         return spec
-    if isinstance(model, TwoTower) and isinstance(model.tower, PlanTTCNNTower):
-        return ModelSpec("plantt", "custom", model.tower.seq_len, model.tower.settings)
+    if isinstance(model, TwoTower | SingleSequenceModel):
+        kind = model.kind
+        if isinstance(model.tower, PlanTTCNNTower):
+            return ModelSpec(kind, "custom", model.tower.seq_len, model.tower.settings)
+        if isinstance(model.tower, CamformerTower):
+            return ModelSpec(kind, "custom", model.tower.seq_len, model.tower.settings, "camformer")
     if isinstance(model, WashburnClassifier):
         return ModelSpec("washburn", "custom", model.seq_len, model.settings)
     raise TypeError(f"cannot describe a {type(model).__name__} in model.json")
 
 
 def save_model(directory: PathLike, model: nn.Module, settings: ModelSpec | None = None, *,
-               layout: str | None = None, provenance: dict[str, Any] | None = None) -> Path:
-    """Write ``weights.pt`` and ``model.json`` into ``directory`` (atomically, each)."""
+               layout: str | None = None, provenance: dict[str, Any] | None = None,
+               input_spec: dict[str, Any] | None = None) -> Path:
+    """Write ``weights.pt`` and ``model.json`` into ``directory`` (atomically, each).
+
+    ``input_spec``: how other lengths are brought to the model's (``"input"`` in model.json).
+    """
+    if isinstance(getattr(model, "tower", None), EnsembleTower):
+        raise TypeError("an ensemble is saved as its members' directories and an ensemble.json "
+                        "(save_ensemble), not as one model")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     spec = settings if settings is not None else spec_of(model)
@@ -489,6 +601,8 @@ def save_model(directory: PathLike, model: nn.Module, settings: ModelSpec | None
     }
     if spec.tower != "cnn":
         info["tower"] = spec.tower
+    if input_spec is not None:
+        info["input"] = input_spec
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     with atomic_path(directory / WEIGHTS) as tmp:
         torch.save(state, tmp)
@@ -508,36 +622,104 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def read_model_info(directory: PathLike) -> dict[str, Any]:
-    """The parsed ``model.json`` of a model directory (with clear errors for bad input)."""
-    path = Path(directory) / MODEL_JSON
-    if not path.is_file():
-        raise InputError(directory, f"not a model directory: {MODEL_JSON} not found")
+def _read_json(path: Path) -> dict[str, Any]:
     try:
         info = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise InputError(path, f"invalid JSON ({err.msg})", line=err.lineno) from None
+    if not isinstance(info, dict):
+        raise InputError(path, "expected a JSON object")
+    return info
+
+
+def is_ensemble(directory: PathLike) -> bool:
+    return (Path(directory) / ENSEMBLE_JSON).is_file()
+
+
+def ensemble_members(directory: PathLike) -> list[Path]:
+    """The member model directories of an ensemble directory (``ensemble.json``)."""
+    path = Path(directory) / ENSEMBLE_JSON
+    info = _read_json(path)
+    members = info.get("members")
+    if not isinstance(members, list) or not members or \
+            not all(isinstance(m, str) for m in members):
+        raise InputError(path, "'members' must be a non-empty list of model directories")
+    return [(path.parent / m) for m in members]
+
+
+def save_ensemble(directory: PathLike, members: list[PathLike],
+                  description: dict[str, Any] | None = None) -> Path:
+    """Write ``directory/ensemble.json`` listing ``members`` (model directories, stored relative
+    to ``directory`` so the whole tree can be moved). Every member must already be saved, and
+    all must agree on kind, tower, length and input."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    infos = [read_model_info(m) for m in members]
+    if not infos:
+        raise ValueError("an ensemble needs at least one member")
+    _check_members(directory / ENSEMBLE_JSON, infos, [Path(m) for m in members])
+    relative = [os.path.relpath(Path(m).resolve(), directory.resolve()) for m in members]
+    info = {"format_version": MODEL_FORMAT_VERSION, "members": relative, **(description or {})}
+    with atomic_open(directory / ENSEMBLE_JSON) as handle:
+        json.dump(info, handle, indent=2, default=_json_default)
+        handle.write("\n")
+    return directory
+
+
+def _check_members(path: Path, infos: list[dict[str, Any]], members: list[Path]) -> None:
+    first = infos[0]
+    if first["kind"] == "washburn":
+        raise InputError(path, "ensembles of Washburn classifiers are not supported")
+    for member, info in zip(members[1:], infos[1:], strict=True):
+        for key in ("kind", "tower", "seq_len", "input"):
+            if info.get(key) != first.get(key):
+                raise InputError(path, f"member {member} differs from {members[0]} in {key!r} "
+                                       f"({info.get(key)!r} vs {first.get(key)!r})")
+
+
+def read_model_info(directory: PathLike) -> dict[str, Any]:
+    """The parsed ``model.json`` of a model directory (with clear errors for bad input).
+
+    For an ensemble directory: the first member's, with ``ensemble`` (the member directories)
+    added and ``provenance`` replaced by the ensemble's description.
+    """
+    directory = Path(directory)
+    if is_ensemble(directory):
+        members = ensemble_members(directory)
+        infos = [read_model_info(m) for m in members]
+        _check_members(directory / ENSEMBLE_JSON, infos, members)
+        description = _read_json(directory / ENSEMBLE_JSON)
+        description.pop("members", None)
+        return {**infos[0], "ensemble": [str(m) for m in members], "provenance": description}
+    path = directory / MODEL_JSON
+    if not path.is_file():
+        raise InputError(directory, f"not a model directory: neither {MODEL_JSON} nor "
+                                    f"{ENSEMBLE_JSON} found")
+    info = _read_json(path)
     for key in ("kind", "seq_len", "settings"):
         if key not in info:
             raise InputError(path, f"missing key {key!r}")
     return info
 
 
-def load_model(directory: PathLike, device: str | torch.device = "cpu"
-               ) -> TwoTower | WashburnClassifier:
-    """Rebuild a saved model in eval mode; ``model.spec`` and ``model.info`` describe it."""
+def load_model(directory: PathLike, device: str | torch.device = "cpu") -> Model:
+    """Rebuild a saved model (or seed ensemble) in eval mode; ``model.spec`` and ``model.info``
+    describe it."""
     directory = Path(directory)
+    if is_ensemble(directory):
+        return _load_ensemble(directory, device)
     info = read_model_info(directory)
-    model: TwoTower | WashburnClassifier
+    model: Model
     try:
-        if info.get("tower", "cnn") == "legacy":
+        tower = info.get("tower", "cnn")
+        if tower == "legacy":
             from plantt.legacy import legacy_model_from_info  # imports this module
 
             model = legacy_model_from_info(info)
         else:
-            settings = settings_from_dict(info["kind"], info["settings"])
+            settings = settings_from_dict(info["kind"], info["settings"], tower)
             spec = ModelSpec(info["kind"], info.get("preset", "custom"), int(info["seq_len"]),
-                             settings)
+                             settings, tower)
             model = model_from_spec(spec)
     except (TypeError, ValueError) as err:
         raise InputError(directory / MODEL_JSON, str(err)) from None
@@ -549,5 +731,17 @@ def load_model(directory: PathLike, device: str | torch.device = "cpu"
         model.load_state_dict(state)
     except RuntimeError as err:
         raise InputError(weights, f"weights do not match model.json: {err}") from None
+    model.info = info  # type: ignore[assignment]
+    return model.to(device).eval()
+
+
+def _load_ensemble(directory: Path, device: str | torch.device) -> Model:
+    info = read_model_info(directory)
+    members = [load_model(m, "cpu") for m in ensemble_members(directory)]
+    towers = [m.tower for m in members if isinstance(m, TwoTower | SingleSequenceModel)]
+    tower = EnsembleTower(towers)
+    model: Model = TwoTower(tower) if info["kind"] == "plantt" else SingleSequenceModel(tower)
+    first = spec_of(members[0])
+    model.spec = ModelSpec(first.kind, "ensemble", first.seq_len, first.settings, "ensemble")
     model.info = info  # type: ignore[assignment]
     return model.to(device).eval()

@@ -3,6 +3,10 @@
 :func:`train_fold` takes plain arrays (no Snakemake): ``codes`` is an ``(n_genes, L)`` uint8 array of
 encoded windows (A=0, C=1, G=2, T=3, N=4; a numpy memmap is fine) and ``train``/``val`` hold
 ``idx_a``, ``idx_b`` (rows of ``codes``) and ``target`` (the expression difference ``d_ab``).
+A ``single`` (single-sequence) model instead takes :class:`SequenceSet` s: ``idx`` (rows of
+``codes``) and ``target`` (the expression of each sequence); it is trained with MSE or, as
+Camformer was, MAE (``loss``), and early-stopped on the validation Pearson r + Spearman rho
+(``val_r_plus_rho``, Camformer's criterion).
 
 Recipe (every number a field of :class:`TrainSettings`, defaults from the paper): AdamW (betas
 0.9/0.999, eps 1e-8, weight decay 0.01); a one-cycle schedule, linear warm-up over 900 steps to 8e-5
@@ -59,6 +63,8 @@ HISTORY = "history.tsv"
 CURVES = "curves.png"
 CHECKPOINT_FORMAT = 1
 
+LOSSES = (None, "mse", "mae")
+
 # Settings that do not change the numbers a run produces (so they may differ on resume).
 _RUNTIME_ONLY = frozenset({"num_threads", "require_gpu", "allow_cpu_fallback", "eval_batch_size"})
 
@@ -69,7 +75,9 @@ class TrainSettings:
 
     seed: int = 0
     preset: str = "paper"
+    tower: str = "cnn"  # "camformer" (plantt and single models)
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    loss: str | None = None  # "mse" or "mae"; None: MSE (BCE for the Washburn classifier)
     max_epochs: int = 50
     patience: int = 10
     min_delta: float = 0.0
@@ -99,6 +107,8 @@ class TrainSettings:
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid training setting(s): {', '.join(bad)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(map(str, LOSSES))}, got {self.loss!r}")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> TrainSettings:
@@ -151,6 +161,32 @@ class PairSet:
         return PairSet(np.concatenate([self.idx_a, self.idx_b]),
                        np.concatenate([self.idx_b, self.idx_a]),
                        np.concatenate([self.target, -self.target]))
+
+
+@dataclass
+class SequenceSet:
+    """Rows of ``codes`` and their targets (the expression of each sequence)."""
+
+    idx: np.ndarray
+    target: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.idx = np.asarray(self.idx, dtype=np.int64)
+        self.target = np.asarray(self.target, dtype=np.float32)
+        if self.idx.shape != self.target.shape or self.idx.ndim != 1:
+            raise ValueError("idx and target must be 1-d arrays of the same length")
+
+    def __len__(self) -> int:
+        return int(self.idx.size)
+
+
+Examples = PairSet | SequenceSet
+
+
+def _index_arrays(examples: Examples) -> tuple[np.ndarray, ...]:
+    if isinstance(examples, SequenceSet):
+        return (examples.idx,)
+    return examples.idx_a, examples.idx_b
 
 
 @dataclass
@@ -308,18 +344,35 @@ def _model_device(model: nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
-def _predict_raw(model: nn.Module, bank: CodeBank, idx_a: np.ndarray, idx_b: np.ndarray,
+def _forward(model: nn.Module, bank: CodeBank, *index: np.ndarray) -> torch.Tensor:
+    """The model's output for one batch: a sequence per row (one index array) or a pair per row
+    (two). A single-sequence model predicts a pair as the difference of its two predictions; a
+    two-tower model predicts a sequence as its score ``sum(z)``."""
+    single = getattr(model, "kind", "plantt") == "single"
+    if len(index) == 1:
+        x = bank.one_hot(index[0])
+        return model(x) if single else model.score(x)
+    xa, xb = bank.pair_batch(*index)
+    if single:
+        out = model(torch.cat([xa, xb]))
+        return out[: xa.shape[0]] - out[xa.shape[0]:]
+    return model(xa, xb)
+
+
+def _predict_raw(model: nn.Module, bank: CodeBank, index: tuple[np.ndarray, ...],
                  batch_size: int, amp: bool) -> np.ndarray:
-    """Raw model outputs (PlanTT: difference; Washburn: logit) in eval mode, float32."""
+    """Raw model outputs in eval mode, float32: for pairs (two index arrays) PlanTT's difference
+    or Washburn's logit, for sequences (one) the prediction or score of each sequence."""
     was_training = model.training
     model.eval()
-    out = np.empty(idx_a.size, dtype=np.float32)
+    n = index[0].size
+    out = np.empty(n, dtype=np.float32)
     try:
         with torch.inference_mode(), _autocast(bank.device, amp):
-            for start in range(0, idx_a.size, batch_size):
-                stop = min(start + batch_size, idx_a.size)
-                xa, xb = bank.pair_batch(idx_a[start:stop], idx_b[start:stop])
-                out[start:stop] = model(xa, xb).float().cpu().numpy()
+            for start in range(0, n, batch_size):
+                stop = min(start + batch_size, n)
+                batch = [i[start:stop] for i in index]
+                out[start:stop] = _forward(model, bank, *batch).float().cpu().numpy()
     finally:
         model.train(was_training)
     return out
@@ -337,10 +390,23 @@ def predict_pairs(model: nn.Module, codes: np.ndarray | torch.Tensor, idx_a: np.
     model.to(dev)
     idx_a = np.asarray(idx_a, dtype=np.int64)
     idx_b = np.asarray(idx_b, dtype=np.int64)
-    raw = _predict_raw(model, CodeBank(codes, dev), idx_a, idx_b, batch_size, amp)
+    raw = _predict_raw(model, CodeBank(codes, dev), (idx_a, idx_b), batch_size, amp)
     if getattr(model, "kind", "plantt") == "washburn":
         return (1.0 / (1.0 + np.exp(-raw.astype(np.float64)))).astype(np.float32)
     return raw
+
+
+def predict_sequences(model: nn.Module, codes: np.ndarray | torch.Tensor, idx: np.ndarray,
+                      batch_size: int = 128, device: str | torch.device | None = None,
+                      amp: bool = True) -> np.ndarray:
+    """Per-sequence outputs for rows ``idx`` of ``codes``: a single-sequence model's predicted
+    expression, or a two-tower model's score ``sum(z)`` (expression up to an offset)."""
+    if getattr(model, "kind", "plantt") == "washburn":
+        raise ValueError("the Washburn classifier scores pairs only")
+    dev = torch.device(device) if device is not None else _model_device(model)
+    model.to(dev)
+    return _predict_raw(model, CodeBank(codes, dev), (np.asarray(idx, dtype=np.int64),),
+                        batch_size, amp)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -351,25 +417,32 @@ def _bce_target(target: torch.Tensor) -> torch.Tensor:
     return (target > 0).float() + 0.5 * (target == 0).float()
 
 
-def _loss(kind: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _loss(kind: str, output: torch.Tensor, target: torch.Tensor, loss: str | None = None
+          ) -> torch.Tensor:
     if kind == "washburn":
         return F.binary_cross_entropy_with_logits(output, _bce_target(target))
+    if loss == "mae":
+        return F.l1_loss(output, target)
     return F.mse_loss(output, target)
 
 
-def _validation_metrics(kind: str, raw: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    loss = float(_loss(kind, torch.from_numpy(raw), torch.from_numpy(target)))
+def _validation_metrics(kind: str, raw: np.ndarray, target: np.ndarray, loss: str | None = None
+                        ) -> dict[str, float]:
+    loss_value = float(_loss(kind, torch.from_numpy(raw), torch.from_numpy(target), loss))
     if kind == "washburn":
         prob = 1.0 / (1.0 + np.exp(-raw.astype(np.float64)))
         metrics = sign_metrics(target, prob, threshold=0.5)
+    elif kind == "single":
+        metrics = regression_metrics(target, raw)
+        metrics["r_plus_rho"] = metrics["pearson"] + metrics["spearman"]
     else:
         metrics = {**regression_metrics(target, raw), **sign_metrics(target, raw, threshold=0.0)}
     metrics.pop("n", None)
-    return {"val_loss": loss, **{f"val_{k}": v for k, v in metrics.items()}}
+    return {"val_loss": loss_value, **{f"val_{k}": v for k, v in metrics.items()}}
 
 
 def early_stopping_metric(kind: str) -> str:
-    return "val_auroc" if kind == "washburn" else "val_spearman"
+    return {"washburn": "val_auroc", "single": "val_r_plus_rho"}.get(kind, "val_spearman")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -464,14 +537,14 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _fingerprint(settings: TrainSettings, kind: str, codes_shape: tuple[int, ...],
-                 train: PairSet, val: PairSet, init_weights: PathLike | None) -> str:
+                 train: Examples, val: Examples, init_weights: PathLike | None) -> str:
     """Identity of a run: a checkpoint from another run (other data or settings) is not resumed."""
     digest = hashlib.sha256()
     fields = {k: v for k, v in settings.to_dict().items() if k not in _RUNTIME_ONLY}
     digest.update(json.dumps([fields, kind, list(codes_shape), str(init_weights)],
                              sort_keys=True, default=str).encode())
-    for pairs in (train, val):
-        for array in (pairs.idx_a, pairs.idx_b, pairs.target):
+    for examples in (train, val):
+        for array in (*_index_arrays(examples), examples.target):
             digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
 
@@ -497,11 +570,12 @@ StepCallback = Callable[[int, int, int], None]
 
 
 class _FoldTrainer:
-    def __init__(self, codes: np.ndarray | torch.Tensor, train: PairSet, val: PairSet,
+    def __init__(self, codes: np.ndarray | torch.Tensor, train: Examples, val: Examples,
                  settings: TrainSettings, outdir: Path, kind: str,
                  init_weights: PathLike | None, device: torch.device, progress: bool,
                  layout: str | None, provenance: dict[str, Any] | None,
-                 step_callback: StepCallback | None):
+                 step_callback: StepCallback | None, input_spec: dict[str, Any] | None = None,
+                 plots: bool = True):
         self.s = settings
         self.kind = kind
         self.outdir = outdir
@@ -511,9 +585,13 @@ class _FoldTrainer:
         self.extra_provenance = provenance or {}
         self.step_callback = step_callback
         self.init_weights = init_weights
+        self.input_spec = input_spec
+        self.plots = plots
         self.bank = CodeBank(codes, device)
         self.val = val
-        self.train = train.flipped() if kind == "washburn" and settings.flip_augment else train
+        self.train: Examples = train
+        if kind == "washburn" and settings.flip_augment and isinstance(train, PairSet):
+            self.train = train.flipped()
         self.n_train_pairs = len(train)
         self.metric = early_stopping_metric(kind)
         self.steps_per_epoch = math.ceil(len(self.train) / settings.batch_size)
@@ -523,7 +601,7 @@ class _FoldTrainer:
 
         _seed_everything(settings.seed)
         self.model = build_model(kind, settings.preset, self.bank.seq_len,
-                                 settings.model_overrides or None)
+                                 settings.model_overrides or None, settings.tower)
         if init_weights is not None:
             _load_init_weights(self.model, init_weights)
         self.model.to(device)
@@ -609,12 +687,12 @@ class _FoldTrainer:
         bar = _Progress(self.progress, self.steps_per_epoch, f"epoch {epoch}/{self.s.max_epochs}")
         for i in range(self.steps_per_epoch):
             batch = order[i * self.s.batch_size:(i + 1) * self.s.batch_size]
-            xa, xb = self.bank.pair_batch(self.train.idx_a[batch], self.train.idx_b[batch])
+            index = [array[batch] for array in _index_arrays(self.train)]
             target = torch.from_numpy(self.train.target[batch]).to(self.device)
             lr = self._set_lr()
             with _autocast(self.device, self.s.amp):
-                output = self.model(xa, xb)
-            loss = _loss(self.kind, output.float(), target)
+                output = _forward(self.model, self.bank, *index)
+            loss = _loss(self.kind, output.float(), target, self.s.loss)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.s.grad_clip:
@@ -630,9 +708,9 @@ class _FoldTrainer:
         return total_loss / max(seen, 1), lr
 
     def evaluate(self) -> dict[str, float]:
-        raw = _predict_raw(self.model, self.bank, self.val.idx_a, self.val.idx_b,
+        raw = _predict_raw(self.model, self.bank, _index_arrays(self.val),
                            self.s.eval_batch_size, self.s.amp)
-        return _validation_metrics(self.kind, raw, self.val.target)
+        return _validation_metrics(self.kind, raw, self.val.target, self.s.loss)
 
     def _improved(self, value: float) -> bool:
         if self.best_state is None:
@@ -696,10 +774,12 @@ class _FoldTrainer:
     def finish(self) -> TrainResult:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-        save_model(self.outdir, self.model, layout=self.layout, provenance=self.provenance())
+        save_model(self.outdir, self.model, layout=self.layout, provenance=self.provenance(),
+                   input_spec=self.input_spec)
         history = self.history_frame()
         self.write_history()
-        plot_curves(history, self.outdir / CURVES, self.metric, self.best_epoch)
+        if self.plots:
+            plot_curves(history, self.outdir / CURVES, self.metric, self.best_epoch)
         log.info("finished: %s; best %s %.4f at epoch %d; model written to %s", self.stop_reason,
                  self.metric, self.best_metric, self.best_epoch, self.outdir)
         return TrainResult(history, self.best_epoch, self.best_metric, self.metric, self.epoch,
@@ -718,19 +798,29 @@ def _log_run_header(settings: TrainSettings, kind: str, device: torch.device, n_
     log.info("training %s (preset %s) on %s (%s); python %s, torch %s, numpy %s, plantt %s; "
              "%d threads", kind, settings.preset, device, gpu, platform.python_version(),
              torch.__version__, np.__version__, __version__, torch.get_num_threads())
-    log.info("seed %d; %d training pairs, %d validation pairs, %d bases per sequence",
-             settings.seed, n_train, n_val, seq_len)
+    unit = "sequences" if kind == "single" else "pairs"
+    log.info("seed %d; %d training %s, %d validation %s, %d bases per sequence",
+             settings.seed, n_train, unit, n_val, unit, seq_len)
 
 
-def _check_pairs(pairs: PairSet, n_genes: int, name: str) -> None:
-    if len(pairs) == 0:
+def _check_pairs(examples: Examples, n_genes: int, name: str) -> None:
+    if len(examples) == 0:
         raise ValueError(f"the {name} set is empty")
-    for column in ("idx_a", "idx_b"):
-        values = getattr(pairs, column)
+    for values in _index_arrays(examples):
         if values.min() < 0 or values.max() >= n_genes:
-            raise ValueError(f"{name} {column} out of range [0, {n_genes})")
-    if not np.all(np.isfinite(pairs.target)):
+            raise ValueError(f"{name} indices out of range [0, {n_genes})")
+    if not np.all(np.isfinite(examples.target)):
         raise ValueError(f"{name} targets contain NaN or infinite values")
+
+
+def _coerce_examples(obj: Any, kind: str) -> Examples:
+    if kind == "single":
+        if not isinstance(obj, SequenceSet):
+            raise ValueError("a single-sequence model trains on SequenceSet (idx, target) data")
+        return obj
+    if isinstance(obj, SequenceSet):
+        raise ValueError(f"a {kind} model trains on pairs (PairSet), not on single sequences")
+    return PairSet.coerce(obj)
 
 
 def train_fold(codes: np.ndarray | torch.Tensor, train: Any, val: Any,
@@ -738,18 +828,22 @@ def train_fold(codes: np.ndarray | torch.Tensor, train: Any, val: Any,
                model_kind: str = "plantt", init_weights: PathLike | None = None,
                device: str | torch.device | None = None, progress: bool = True, *,
                layout: str | None = None, provenance: dict[str, Any] | None = None,
-               step_callback: StepCallback | None = None) -> TrainResult:
+               step_callback: StepCallback | None = None,
+               input_spec: dict[str, Any] | None = None, plots: bool = True) -> TrainResult:
     """Train one fold; write ``weights.pt``, ``model.json``, ``history.tsv``, ``curves.png``.
 
-    ``train``/``val``: :class:`PairSet`, or anything with ``idx_a``, ``idx_b``, ``target``.
-    ``layout`` (the window layout's name) and ``provenance`` (e.g. assay, fold) go to model.json.
+    ``train``/``val``: :class:`PairSet`, or anything with ``idx_a``, ``idx_b``, ``target``; for
+    ``model_kind="single"``, :class:`SequenceSet`.
+    ``layout`` (the window layout's name), ``provenance`` (e.g. assay, fold) and ``input_spec``
+    (how other lengths are brought to this one, :mod:`plantt.tables`) go to model.json.
     ``step_callback(epoch, step_in_epoch, global_step)`` is called after every optimizer step.
+    ``plots=False`` skips ``curves.png``.
     Resumes from ``outdir/checkpoint.pt`` when it belongs to the same run.
     """
     settings = settings or TrainSettings()
     if model_kind not in MODEL_KINDS:
         raise ValueError(f"model_kind must be one of {', '.join(MODEL_KINDS)}, got {model_kind!r}")
-    train_set, val_set = PairSet.coerce(train), PairSet.coerce(val)
+    train_set, val_set = _coerce_examples(train, model_kind), _coerce_examples(val, model_kind)
     n_genes = int(codes.shape[0])
     _check_pairs(train_set, n_genes, "training")
     _check_pairs(val_set, n_genes, "validation")
@@ -760,7 +854,8 @@ def train_fold(codes: np.ndarray | torch.Tensor, train: Any, val: Any,
         _log_run_header(settings, model_kind, dev, len(train_set), len(val_set),
                         int(codes.shape[1]))
         trainer = _FoldTrainer(codes, train_set, val_set, settings, outdir, model_kind,
-                               init_weights, dev, progress, layout, provenance, step_callback)
+                               init_weights, dev, progress, layout, provenance, step_callback,
+                               input_spec, plots)
         if trainer.total_steps <= settings.warmup_steps:
             log.warning("warm-up (%d steps) is not shorter than the whole budget (%d steps): "
                         "the learning rate never decays", settings.warmup_steps,
