@@ -16,6 +16,10 @@ Choices where the paper is silent:
   every applied step strictly improves the objective, so the search cannot cycle.
 * Ties are broken by the lowest position, then the base order A, C, G, T (deterministic).
 
+The same search edits sequences for a single-sequence model or a seed ensemble trained by
+``plantt fit``: the objective is then the predicted expression itself (or the ensemble's mean), and
+the N bases that padded a short sequence to the model's length are never edited (they are N).
+
 Each recorded edit has the predicted change of that step, the cumulative change
 ``f(edited, original) = sum(z_edited) - sum(z_original)`` and its percent change relative to
 ``|sum(z_original)|`` (Equation 3 of the paper).
@@ -37,13 +41,14 @@ from plantt.encoding import decode
 from plantt.io import InputError, atomic_open, get_logger, write_tsv
 from plantt.ism import (
     IsmResult,
+    ScoredModel,
     ism_scores,
-    load_plantt,
+    load_scorer,
+    model_length_policy,
     percent_change,
     read_sequences,
     sequence_scores,
 )
-from plantt.models import TwoTower
 
 log = get_logger("editing")
 
@@ -52,7 +57,7 @@ EDIT_COLUMNS = ["gene", "step", "position", "ref", "alt", "step_effect", "cumula
                 "percent_change", "score"]
 
 # scorer(model, codes, batch_size, positions, include_n) -> IsmResult
-Scorer = Callable[[TwoTower, np.ndarray, int, np.ndarray | None, bool], IsmResult]
+Scorer = Callable[[ScoredModel, np.ndarray, int, np.ndarray | None, bool], IsmResult]
 
 
 @dataclass
@@ -112,7 +117,7 @@ def _best_move(result: IsmResult, sign: float) -> tuple[int, int, float] | None:
     return position, alt, float(result.effect[position, alt])
 
 
-def hill_climb(model: TwoTower, codes: np.ndarray, budget: int, direction: str = "up",
+def hill_climb(model: ScoredModel, codes: np.ndarray, budget: int, direction: str = "up",
                protect: Sequence[tuple[int, int]] = (), include_n: bool = False,
                batch_size: int = 256, scorer: Scorer = ism_scores) -> EditResult:
     """Greedy single-base edits raising (``up``) or lowering (``down``) ``sum(z)``."""
@@ -156,8 +161,8 @@ def write_fasta_record(handle: IO[str], gene: str, codes: np.ndarray) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_plantt(args.model)
-    genes, codes = read_sequences(args.fasta, model.seq_len, args.genes)
+    model = load_scorer(args.model)
+    genes, codes = read_sequences(args.fasta, model.seq_len, args.genes, model_length_policy(model))
     protect = [parse_range(text) for text in (args.protect or [])]
     frames, edited = [], []
     for gene, row in zip(genes, codes, strict=True):
@@ -181,9 +186,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "edit", help="hill-climbing single-base edits that raise or lower predicted expression",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="PlanTT model directory")
+    parser.add_argument("--model", required=True,
+                        help="PlanTT or single-sequence model directory, or a seed ensemble")
     parser.add_argument("--fasta", required=True,
-                        help="sequence(s) of exactly the model's length; each record is edited")
+                        help="sequence(s) of exactly the model's length (plantt fit models: any "
+                             "length, padded or trimmed as at training); each record is edited")
     parser.add_argument("--budget", required=True, type=int, help="maximum number of edits")
     parser.add_argument("--direction", choices=sorted(DIRECTIONS), default="up",
                         help="raise (up) or lower (down) the predicted expression")

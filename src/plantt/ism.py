@@ -15,6 +15,14 @@ a base at the masked positions and an "edit" of an unknown base has no biologica
 ``include_n`` all 4 bases are scored there. Results are ``(L, 4)`` arrays in base order A, C, G, T:
 the reference base holds 0, skipped positions NaN.
 
+Single-sequence models (``plantt fit``) are scored the same way: their prediction is the tower's
+``sum(z)``, so ``effect`` is the change of the predicted expression and ``percent_change`` is
+relative to the prediction for the reference. A seed ensemble (a directory with ``ensemble.json``)
+is scored by the mean of its members' scores. Models trained by ``plantt fit`` state how sequences
+of another length are padded or trimmed (:class:`plantt.tables.LengthPolicy`); their sequences have
+no TSS or TTS, so the figures then mark none and the zoom shows the bases around the strongest
+substitution.
+
 Speed: the core is :func:`mutant_embedding_sums` (``sum(z)`` of a batch of code arrays, one tower
 pass). It is deliberately the only place that runs the tower, so it can later be replaced by a
 version that recomputes only the receptive field of the mutated base. Mutants are built on the
@@ -37,7 +45,8 @@ from plantt import fastism
 from plantt.dataset import read_fasta_codes
 from plantt.encoding import N_CODE, decode, soft_one_hot
 from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
-from plantt.models import TwoTower, load_model
+from plantt.models import SingleSequenceModel, TwoTower, load_model
+from plantt.tables import LengthPolicy, encode_fixed, read_fasta_records
 from plantt.windows import DEFAULT_LAYOUT, WindowLayout
 
 log = get_logger("ism")
@@ -45,6 +54,9 @@ log = get_logger("ism")
 ZERO_SCORE_EPS = 1e-4
 BASES = "ACGT"
 ISM_COLUMNS = ["gene", "position", "ref", "alt", "effect", "percent_change"]
+
+# Models with a per-sequence score sum(z): PlanTT two-tower and single-sequence models.
+ScoredModel = TwoTower | SingleSequenceModel
 
 
 # ----------------------------------------------------------------------------------------------
@@ -63,18 +75,46 @@ def load_plantt(directory: PathLike, device: str | torch.device = "cpu") -> TwoT
     return require_plantt(load_model(directory, device), directory)
 
 
+def require_scorer(model: nn.Module, source: PathLike | None = None) -> ScoredModel:
+    """The model, when it scores single sequences (two-tower or single-sequence, or an ensemble
+    of either); ISM and editing need that score."""
+    if not isinstance(model, TwoTower | SingleSequenceModel):
+        raise InputError(source, f"a PlanTT two-tower or a single-sequence model is needed "
+                                 f"(a score per sequence); this is a "
+                                 f"{getattr(model, 'kind', type(model).__name__)} model")
+    return model
+
+
+def load_scorer(directory: PathLike, device: str | torch.device = "cpu") -> ScoredModel:
+    """Load a model or seed ensemble that scores single sequences (eval mode)."""
+    return require_scorer(load_model(directory, device), directory)
+
+
+def model_length_policy(model: nn.Module) -> LengthPolicy | None:
+    """The length policy of a model trained by ``plantt fit`` (None: exact length only)."""
+    info = getattr(model, "info", None)
+    return LengthPolicy.from_model_info(info) if info else None
+
+
 def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     param = next(model.parameters())
     return param.device, param.dtype
 
 
-def read_sequences(path: PathLike, seq_len: int, genes: Sequence[str] | None = None
-                   ) -> tuple[list[str], np.ndarray]:
-    """Records of a FASTA as (ids, codes); every record must have the model's length.
+def read_sequences(path: PathLike, seq_len: int, genes: Sequence[str] | None = None,
+                   policy: LengthPolicy | None = None) -> tuple[list[str], np.ndarray]:
+    """Records of a FASTA as (ids, codes); every record must have the model's length, unless a
+    length ``policy`` (of a ``plantt fit`` model) pads or trims them to it.
 
     ``genes`` picks records by id, in that order (an unknown id is an error).
     """
-    ids, codes = read_fasta_codes(path)
+    if policy is not None:
+        records = read_fasta_records(path)
+        ids = [r.name for r in records]
+        codes = encode_fixed([r.sequence for r in records], policy, path,
+                             [r.line for r in records], ids)
+    else:
+        ids, codes = read_fasta_codes(path)
     if not ids:
         raise InputError(path, "no FASTA records found")
     if codes.shape[1] != seq_len:
@@ -94,7 +134,7 @@ def read_sequences(path: PathLike, seq_len: int, genes: Sequence[str] | None = N
 # ----------------------------------------------------------------------------------------------
 # Scoring
 # ----------------------------------------------------------------------------------------------
-def mutant_embedding_sums(model: TwoTower, codes: torch.Tensor) -> torch.Tensor:
+def mutant_embedding_sums(model: ScoredModel, codes: torch.Tensor) -> torch.Tensor:
     """``sum(z)`` of each row of a ``(B, L)`` uint8 code tensor: one tower pass, eval mode.
 
     The single function that runs the tower for ISM, editing and variant effects (replace it by a
@@ -105,7 +145,8 @@ def mutant_embedding_sums(model: TwoTower, codes: torch.Tensor) -> torch.Tensor:
         return model.tower(soft_one_hot(codes.to(device), dtype=dtype)).sum(dim=-1)
 
 
-def sequence_scores(model: TwoTower, codes: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def sequence_scores(model: ScoredModel, codes: np.ndarray, batch_size: int = 256
+                    ) -> np.ndarray:
     """``sum(z)`` (float64) of each row of an ``(n, L)`` code array, ``batch_size`` at a time."""
     codes = np.asarray(codes, dtype=np.uint8)
     if codes.ndim == 1:
@@ -196,7 +237,7 @@ class IsmResult:
         }, columns=ISM_COLUMNS)
 
 
-def ism_scores(model: TwoTower, codes: np.ndarray, batch_size: int = 256,
+def ism_scores(model: ScoredModel, codes: np.ndarray, batch_size: int = 256,
                positions: np.ndarray | None = None, include_n: bool = False,
                sliced: bool = True) -> IsmResult:
     """Predicted effect ``f(mutant, reference)`` of every single-base substitution of ``codes``.
@@ -328,9 +369,9 @@ def _symmetric_limit(values: np.ndarray) -> float:
 
 
 def plot_ism_heatmap(genes: Sequence[str], results: Sequence[IsmResult], target: PathLike,
-                     layout: WindowLayout = DEFAULT_LAYOUT, title: str = "") -> None:
+                     layout: WindowLayout | None = DEFAULT_LAYOUT, title: str = "") -> None:
     """Genes (rows, by descending score) x positions: the strongest edit at each base
-    (the paper's Figure 6, left)."""
+    (the paper's Figure 6, left); ``layout=None``: sequences without a TSS and TTS to mark."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -340,27 +381,29 @@ def plot_ism_heatmap(genes: Sequence[str], results: Sequence[IsmResult], target:
 
     genes, results = order_by_score(genes, results)
     matrix = np.stack([r.strongest_per_position() for r in results]) if results else \
-        np.zeros((0, layout.length))
+        np.zeros((0, layout.length if layout is not None else 1))
     limit = _symmetric_limit(matrix)
     cmap = plt.get_cmap("RdBu_r").with_extremes(bad="#e8e8e8")
     fig, ax = plt.subplots(figsize=(11, 1.2 + 0.28 * max(len(genes), 1)))
     image = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", interpolation="nearest",
                       cmap=cmap, vmin=-limit, vmax=limit)
-    for index, label in ((layout.tss_index, "TSS"), (layout.tts_index, "TTS")):
+    anchors = ((layout.tss_index, "TSS"), (layout.tts_index, "TTS")) if layout is not None else ()
+    for index, label in anchors:
         ax.axvline(index, color="black", lw=0.8, ls="--")
         ax.text(index, -0.7, label, ha="center", va="bottom", fontsize=8)
     ax.set_yticks(range(len(genes)))
     ax.set_yticklabels(genes, fontsize=7)
-    ax.set_xlabel("window position (bp)")
+    ax.set_xlabel("window position (bp)" if layout is not None else "position (bp)")
     ax.set_title(title or "strongest predicted edit per position", pad=14)
     fig.colorbar(image, ax=ax, label="effect sum(z_m) - sum(z)", fraction=0.03, pad=0.01)
     save_figure(fig, target)
 
 
 def plot_ism_zoom(gene: str, result: IsmResult, target: PathLike,
-                  layout: WindowLayout = DEFAULT_LAYOUT, flank: int = 25, title: str = "") -> None:
+                  layout: WindowLayout | None = DEFAULT_LAYOUT, flank: int = 25,
+                  title: str = "") -> None:
     """The 4 bases x positions around the TSS and the TTS of one gene (Fig. 6 right); the
-    reference base is left blank."""
+    reference base is left blank. ``layout=None``: around the strongest substitution."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -374,10 +417,15 @@ def plot_ism_zoom(gene: str, result: IsmResult, target: PathLike,
     display[np.nonzero(is_base)[0], result.codes[is_base]] = np.nan
     limit = _symmetric_limit(display)
     cmap = plt.get_cmap("RdBu_r").with_extremes(bad="white")
-    fig, axes = plt.subplots(2, 1, figsize=(11, 3.6))
+    if layout is not None:
+        anchors = [(layout.tss_index, "TSS"), (layout.tts_index, "TTS")]
+    else:
+        strongest = np.where(np.isnan(result.effect), -1.0, np.abs(result.effect))
+        anchors = [(int(np.unravel_index(np.argmax(strongest), strongest.shape)[0]), "strongest")]
+    fig, axes = plt.subplots(len(anchors), 1, figsize=(11, 1.8 * len(anchors)), squeeze=False)
+    axes = axes[:, 0]
     image = None
-    for ax, (centre, label) in zip(axes, ((layout.tss_index, "TSS"), (layout.tts_index, "TTS")),
-                                   strict=True):
+    for ax, (centre, label) in zip(axes, anchors, strict=True):
         lo, hi = max(0, centre - flank), min(length, centre + flank + 1)
         image = ax.imshow(np.ma.masked_invalid(display[lo:hi].T), aspect="auto",
                           interpolation="nearest", cmap=cmap, vmin=-limit, vmax=limit,
@@ -396,7 +444,7 @@ def plot_ism_zoom(gene: str, result: IsmResult, target: PathLike,
 
 
 def write_ism_outputs(outdir: PathLike, genes: Sequence[str], results: Sequence[IsmResult],
-                      layout: WindowLayout = DEFAULT_LAYOUT, title: str = "",
+                      layout: WindowLayout | None = DEFAULT_LAYOUT, title: str = "",
                       zoom_flank: int = 25) -> dict[str, Path]:
     """``ism.tsv``, ``ism.npz``, ``heatmap.png`` and ``zoom.png`` in ``outdir``."""
     outdir = Path(outdir)
@@ -415,13 +463,19 @@ def write_ism_outputs(outdir: PathLike, genes: Sequence[str], results: Sequence[
 # Command line
 # ----------------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
-    model = load_plantt(args.model)
-    genes, codes = read_sequences(args.fasta, model.seq_len, args.genes)
-    layout = WindowLayout(args.upstream, args.gene_part, args.downstream, args.mask)
-    if layout.length != model.seq_len:
-        log.warning("layout length %d differs from the model's %d bases: the TSS/TTS positions "
-                    "(--flank, figures) may be off", layout.length, model.seq_len)
-    positions = flank_positions(args.flank, model.seq_len, layout)
+    model = load_scorer(args.model)
+    policy = model_length_policy(model)
+    genes, codes = read_sequences(args.fasta, model.seq_len, args.genes, policy)
+    layout: WindowLayout | None = None
+    if policy is None:
+        layout = WindowLayout(args.upstream, args.gene_part, args.downstream, args.mask)
+        if layout.length != model.seq_len:
+            log.warning("layout length %d differs from the model's %d bases: the TSS/TTS "
+                        "positions (--flank, figures) may be off", layout.length, model.seq_len)
+    elif args.flank is not None:
+        raise InputError(None, "--flank needs TSS/TTS windows; this model takes sequences of "
+                               "its own (plantt fit): score every position, or --include-n")
+    positions = flank_positions(args.flank, model.seq_len, layout) if layout is not None else None
     results = []
     for gene, row in zip(genes, codes, strict=True):
         result = ism_scores(model, row, args.batch_size, positions, args.include_n)
@@ -448,9 +502,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ism", help="in-silico mutagenesis: predicted effect of every single-base substitution",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="PlanTT model directory")
+    parser.add_argument("--model", required=True,
+                        help="PlanTT or single-sequence model directory, or a seed ensemble")
     parser.add_argument("--fasta", required=True,
-                        help="sequences (windows) of exactly the model's length")
+                        help="sequences (windows) of exactly the model's length (plantt fit "
+                             "models: any length, padded or trimmed as at training)")
     parser.add_argument("--out", required=True,
                         help="directory for ism.tsv, ism.npz, heatmap.png and zoom.png")
     parser.add_argument("--batch-size", type=int, default=256, help="mutants per tower pass")

@@ -1,15 +1,24 @@
-"""``plantt predict``: expression-difference predictions of a trained model for sequence pairs.
+"""``plantt predict``: predictions of a trained model for pairs of sequences or single sequences.
 
-Input is either a TSV with columns ``sequence_a`` and ``sequence_b`` (every other column, e.g. ids, is
-carried through to the output) or two FASTA files whose records are paired by order. Every sequence
-must have exactly the model's length (``seq_len`` in its ``model.json``); it is encoded with
-:func:`plantt.encoding.encode` (lower case accepted, non-ACGT characters become N).
+Pairs: a table with columns ``sequence_a`` and ``sequence_b`` (TSV, or CSV by its ``.csv`` name,
+gzipped or not; every other column, e.g. ids, is carried through to the output), or two FASTA files
+whose records are paired by order. Single sequences (``--sequences``): a FASTA file, or a table with
+a ``sequence`` column (and optionally ``id``). Sequences are encoded with
+:func:`plantt.encoding.encode` (lower case accepted, non-ACGT characters become N). They must have
+exactly the model's length (``seq_len`` in its ``model.json``), unless the model states how other
+lengths are handled (``"input"`` in model.json, written by ``plantt fit``): then that padding and
+trimming is applied (:class:`plantt.tables.LengthPolicy`).
 
-Output: a TSV with the carried columns (``id_a``, ``id_b`` for FASTA input) and ``prediction``:
-PlanTT's predicted difference ``e_a - e_b`` (in the units of its training targets), or, for the
-Washburn classifier, the probability that gene a is more highly expressed than gene b.
+``--model`` is a model directory, or a seed ensemble (a directory with ``ensemble.json``, e.g. a
+``plantt fit`` fold or its ``model/``): the ensemble predicts the mean of its members.
+
+Output: a TSV with the carried columns (``id_a``, ``id_b`` for FASTA input; ``id`` for single
+sequences) and ``prediction``. For pairs: the predicted difference ``e_a - e_b`` (in the units of
+the training targets; a single-sequence model predicts each sequence and subtracts), or, for the
+Washburn classifier, the probability that gene a is more highly expressed than gene b. For single
+sequences: a single-sequence model's predicted expression, or a two-tower model's score ``sum(z)``
+(expression up to an offset that cancels in every difference).
 """
-
 from __future__ import annotations
 
 import argparse
@@ -19,9 +28,10 @@ import numpy as np
 import pandas as pd
 
 from plantt.encoding import encode
-from plantt.io import InputError, PathLike, get_logger, open_text, read_tsv, write_tsv
+from plantt.io import InputError, PathLike, get_logger, read_tsv, write_tsv
 from plantt.models import load_model, read_model_info
-from plantt.train import predict_pairs, resolve_device
+from plantt.tables import TABLE_SUFFIXES, LengthPolicy, encode_fixed, is_fasta, read_fasta_records
+from plantt.train import predict_pairs, predict_sequences, resolve_device
 
 log = get_logger("predict")
 
@@ -30,35 +40,7 @@ SEQUENCE_COLUMNS = ("sequence_a", "sequence_b")
 
 def read_fasta(path: PathLike) -> list[tuple[str, str]]:
     """``(name, sequence)`` records of a (possibly gzipped) FASTA file, in file order."""
-    records: list[tuple[str, str]] = []
-    name: str | None = None
-    chunks: list[str] = []
-    try:
-        handle = open_text(path)
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    with handle:
-        for line_no, line in enumerate(handle, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith(">"):
-                if name is not None:
-                    records.append((name, "".join(chunks)))
-                name = line[1:].split(maxsplit=1)[0] if len(line) > 1 else ""
-                if not name:
-                    raise InputError(path, "FASTA header without a name", line=line_no)
-                chunks = []
-            elif name is None:
-                raise InputError(path, "sequence before the first '>' header; expected FASTA",
-                                 line=line_no)
-            else:
-                chunks.append(line)
-    if name is not None:
-        records.append((name, "".join(chunks)))
-    if not records:
-        raise InputError(path, "no FASTA records found")
-    return records
+    return [(r.name, r.sequence) for r in read_fasta_records(path)]
 
 
 def encode_exact_length(sequences: list[str], names: list[str], seq_len: int, path: PathLike,
@@ -73,34 +55,74 @@ def encode_exact_length(sequences: list[str], names: list[str], seq_len: int, pa
     return codes
 
 
-def pairs_from_tsv(path: PathLike, seq_len: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Carried columns and the encoded ``a`` and ``b`` sequences of a pairs TSV."""
-    df = read_tsv(path, required=list(SEQUENCE_COLUMNS), dtype=str, keep_default_na=False)
+Length = int | LengthPolicy
+
+
+def encode_for_model(sequences: list[str], names: list[str], length: Length, path: PathLike,
+                     lines: list[int] | None = None) -> np.ndarray:
+    """Codes for a model taking ``length`` bases exactly (an int) or by a length policy."""
+    if isinstance(length, LengthPolicy):
+        return encode_fixed(sequences, length, path, lines, names)
+    return encode_exact_length(sequences, names, length, path, lines)
+
+
+def model_length(info: dict) -> Length:
+    """What a model's ``model.json`` says about input lengths: a policy, or the exact length."""
+    policy = LengthPolicy.from_model_info(info)
+    return policy if policy is not None else int(info["seq_len"])
+
+
+def _read_table(path: PathLike, required: list[str]) -> pd.DataFrame:
+    suffix = Path(str(path).lower().removesuffix(".gz")).suffix
+    sep = TABLE_SUFFIXES.get(suffix, "\t")
+    df = read_tsv(path, required=required, dtype=str, keep_default_na=False, sep=sep)
     if df.empty:
-        raise InputError(path, "no pairs (the table has a header but no rows)")
+        raise InputError(path, "no rows (the table has a header but no rows)")
+    return df
+
+
+def pairs_from_tsv(path: PathLike, length: Length) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Carried columns and the encoded ``a`` and ``b`` sequences of a pairs table."""
+    df = _read_table(path, list(SEQUENCE_COLUMNS))
     lines = list(range(2, len(df) + 2))
     carried = df.drop(columns=list(SEQUENCE_COLUMNS))
     encoded = []
     for column in SEQUENCE_COLUMNS:
         names = [f"{column} of row {i + 1}" for i in range(len(df))]
-        encoded.append(encode_exact_length(df[column].str.strip().tolist(), names, seq_len, path,
-                                           lines))
+        encoded.append(encode_for_model(df[column].str.strip().tolist(), names, length, path,
+                                        lines))
     return carried.reset_index(drop=True), encoded[0], encoded[1]
 
 
-def pairs_from_fasta(path_a: PathLike, path_b: PathLike, seq_len: int
+def pairs_from_fasta(path_a: PathLike, path_b: PathLike, length: Length
                      ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Pairs of records matched by order from two FASTA files."""
-    records_a, records_b = read_fasta(path_a), read_fasta(path_b)
+    records_a, records_b = read_fasta_records(path_a), read_fasta_records(path_b)
     if len(records_a) != len(records_b):
         raise InputError(path_b, f"{len(records_b)} records, but {path_a} has "
                                  f"{len(records_a)}; records are paired by order")
-    codes_a = encode_exact_length([s for _, s in records_a], [n for n, _ in records_a], seq_len,
-                                  path_a)
-    codes_b = encode_exact_length([s for _, s in records_b], [n for n, _ in records_b], seq_len,
-                                  path_b)
-    ids = pd.DataFrame({"id_a": [n for n, _ in records_a], "id_b": [n for n, _ in records_b]})
+    codes_a = encode_for_model([r.sequence for r in records_a], [r.name for r in records_a],
+                               length, path_a, [r.line for r in records_a])
+    codes_b = encode_for_model([r.sequence for r in records_b], [r.name for r in records_b],
+                               length, path_b, [r.line for r in records_b])
+    ids = pd.DataFrame({"id_a": [r.name for r in records_a], "id_b": [r.name for r in records_b]})
     return ids, codes_a, codes_b
+
+
+def sequences_from_file(path: PathLike, length: Length) -> tuple[pd.DataFrame, np.ndarray]:
+    """Ids and encoded sequences of a FASTA file or a table with a ``sequence`` column."""
+    if is_fasta(path):
+        records = read_fasta_records(path)
+        names, seqs, lines = [r.name for r in records], [r.sequence for r in records], \
+            [r.line for r in records]
+        carried = pd.DataFrame({"id": names})
+    else:
+        df = _read_table(path, ["sequence"])
+        lines = list(range(2, len(df) + 2))
+        seqs = df["sequence"].str.strip().tolist()
+        names = df["id"].tolist() if "id" in df else [f"row {i + 1}" for i in range(len(df))]
+        carried = df.drop(columns=["sequence"]).reset_index(drop=True)
+    return carried, encode_for_model(seqs, names, length, path, lines)
 
 
 def predict_encoded(model_dir: PathLike, codes_a: np.ndarray, codes_b: np.ndarray,
@@ -113,31 +135,56 @@ def predict_encoded(model_dir: PathLike, codes_a: np.ndarray, codes_b: np.ndarra
     return predict_pairs(model, codes, np.arange(n), np.arange(n, 2 * n), batch_size, dev)
 
 
+def predict_encoded_sequences(model_dir: PathLike, codes: np.ndarray, batch_size: int = 64,
+                              device: str | None = None) -> np.ndarray:
+    """Per-sequence predictions (or two-tower scores) of the model in ``model_dir``."""
+    dev = resolve_device(device, allow_cpu_fallback=True)
+    model = load_model(model_dir, device=dev)
+    if getattr(model, "kind", "") == "washburn":
+        raise InputError(model_dir, "the Washburn classifier predicts pairs only (use --pairs)")
+    return predict_sequences(model, codes, np.arange(codes.shape[0]), batch_size, dev)
+
+
 def run(args: argparse.Namespace) -> int:
     model_dir = Path(args.model)
     info = read_model_info(model_dir)
-    seq_len = int(info["seq_len"])
-    if args.pairs is not None:
-        carried, codes_a, codes_b = pairs_from_tsv(args.pairs, seq_len)
+    length = model_length(info)
+    what = "ensemble of " + str(len(info["ensemble"])) if "ensemble" in info else "one"
+    out: pd.DataFrame
+    if args.sequences is not None:
+        carried, codes = sequences_from_file(args.sequences, length)
+        log.info("predicting %d sequences with %s %s model(s) in %s", len(carried), what,
+                 info["kind"], model_dir)
+        out = carried.copy()
+        out["prediction"] = predict_encoded_sequences(model_dir, codes, args.batch_size,
+                                                      args.device)
     else:
-        carried, codes_a, codes_b = pairs_from_fasta(args.fasta_a, args.fasta_b, seq_len)
-    log.info("predicting %d pairs with the %s model in %s", len(carried), info["kind"], model_dir)
-    out = carried.copy()
-    out["prediction"] = predict_encoded(model_dir, codes_a, codes_b, args.batch_size, args.device)
+        if args.pairs is not None:
+            carried, codes_a, codes_b = pairs_from_tsv(args.pairs, length)
+        else:
+            carried, codes_a, codes_b = pairs_from_fasta(args.fasta_a, args.fasta_b, length)
+        log.info("predicting %d pairs with %s %s model(s) in %s", len(carried), what,
+                 info["kind"], model_dir)
+        out = carried.copy()
+        out["prediction"] = predict_encoded(model_dir, codes_a, codes_b, args.batch_size,
+                                            args.device)
     write_tsv(out, args.out, float_format="%.6g")
     return 0
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "predict", help="predict expression differences for pairs of sequences",
+        "predict", help="predict expression differences of pairs, or expression of sequences",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, metavar="MODEL_DIR",
-                        help="model directory (weights.pt + model.json)")
+                        help="model directory (weights.pt + model.json) or seed ensemble "
+                             "(ensemble.json)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--pairs", metavar="TSV",
-                        help="TSV with columns sequence_a, sequence_b (other columns carried)")
+    source.add_argument("--pairs", metavar="TABLE",
+                        help="TSV/CSV with columns sequence_a, sequence_b (other columns carried)")
     source.add_argument("--fasta-a", metavar="FASTA", help="sequences of gene a (paired by order)")
+    source.add_argument("--sequences", metavar="FASTA_OR_TABLE",
+                        help="single sequences: a FASTA, or a TSV/CSV with a sequence column")
     parser.add_argument("--fasta-b", metavar="FASTA", help="sequences of gene b (with --fasta-a)")
     parser.add_argument("--out", required=True, metavar="TSV", help="output table")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -147,8 +194,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_checked(args: argparse.Namespace) -> int:
-    if args.pairs is not None and args.fasta_b is not None:
-        raise InputError(None, "give either --pairs or --fasta-a/--fasta-b, not both")
+    if (args.pairs is not None or args.sequences is not None) and args.fasta_b is not None:
+        raise InputError(None, "give one of --pairs, --sequences or --fasta-a/--fasta-b")
     if args.fasta_a is not None and args.fasta_b is None:
         raise InputError(None, "--fasta-a needs --fasta-b")
     if args.fasta_b is not None and args.fasta_a is None:
