@@ -10,7 +10,7 @@ import pytest
 from plantt.cli import build_parser, main
 
 EXPECTED = ["simulate", "count", "orthologs", "windows", "labels", "splits", "encode",
-            "proseq-bigwig", "pause-index", "train", "evaluate", "predict", "attribute", "ism",
+            "proseq-bigwig", "pause-index", "train", "evaluate", "predict", "fit", "attribute", "ism",
             "edit", "variants", "import-weights", "legacy-input"]
 
 

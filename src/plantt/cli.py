@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "plantt.proseq",
     "plantt.cv",
     "plantt.predict",
+    "plantt.fit",
     "plantt.attribution",
     "plantt.ism",
     "plantt.editing",
