@@ -17,6 +17,7 @@ wildcard_constraints:
     assay=_alternation(ASSAYS),
     model=r"plantt|washburn|plantt_shuffled|plantt_from_[A-Za-z0-9]+",
     fold=r"\d+",
+    dataset=_alternation(FIT_DATASETS),
 
 
 include: "workflow/rules/demo.smk"
@@ -30,6 +31,7 @@ include: "workflow/rules/labels.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/proseq.smk"
 include: "workflow/rules/interpret.smk"
+include: "workflow/rules/fit.smk"
 
 
 rule all:

@@ -411,3 +411,67 @@ def interpret_outputs():
             f"results/interpret/{assay}/ism/zoom.png",
         ]
     return outputs
+
+
+# ---- your own sequences (plantt fit) ----
+
+FIT = config.get("fit") or {}
+FIT_DATASETS = dict(FIT.get("datasets") or {})
+
+
+def fit_settings(dataset):
+    """The fit settings of one dataset: fit.settings, then the dataset's own, train merged."""
+    base = dict(FIT.get("settings") or {})
+    own = dict(FIT_DATASETS[dataset].get("settings") or {})
+    train = {**(base.get("train") or {}), **(own.get("train") or {})}
+    merged = {**base, **own, "train": train}
+    eval_pairs = FIT_DATASETS[dataset].get("eval_pairs")
+    if eval_pairs:
+        merged["eval_pairs"] = eval_pairs
+    return merged
+
+
+def _check_fit_settings():
+    """Catch a bad fit setting (a typo, a wrong value) before any job runs."""
+    if not FIT_DATASETS:
+        return
+    # plantt.fit imports PyTorch: only when there is something to fit
+    from plantt.fit import FitSettings
+
+    for dataset in FIT_DATASETS:
+        try:
+            FitSettings.from_dict(fit_settings(dataset))
+        except (TypeError, ValueError) as err:
+            raise WorkflowError(f"fit.datasets.{dataset}: {err}") from None
+
+
+_check_fit_settings()
+
+
+def get_fit_inputs(wildcards):
+    entry = FIT_DATASETS[wildcards.dataset]
+    inputs = {"table": entry["table"]}
+    for key in ("values", "eval_pairs"):
+        if entry.get(key):
+            inputs[key] = entry[key]
+    return inputs
+
+
+def get_fit_task(wildcards):
+    return FIT_DATASETS[wildcards.dataset]["task"]
+
+
+def get_fit_settings(wildcards, resources, threads):
+    settings = fit_settings(wildcards.dataset)
+    settings["train"] = {
+        **settings["train"],
+        "num_threads": threads,
+        "require_gpu": int(resources.get("gpu", 0)) > 0,
+        "allow_cpu_fallback": config["train"]["allow_cpu_fallback"],
+    }
+    return settings
+
+
+def fit_outputs():
+    """Targets of `snakemake fit_all`: every dataset of fit.datasets, fitted."""
+    return [f"results/fit/{dataset}/metrics_summary.tsv" for dataset in FIT_DATASETS]
