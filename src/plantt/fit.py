@@ -36,14 +36,16 @@ Outputs in ``--out DIR``:
 * ``predictions.tsv``: every item (sequence for ``single``, pair for ``pairs``) once, predicted by
   the models of the fold where it was a test item: ``fold, id, group, target, prediction`` (the
   ensemble), ``prediction_seed_<s>``, ``prediction_shuffled``. A contrast model's prediction of a
-  sequence is its score ``sum(z)``, expression up to an offset. A contrast model trained from a
-  ``single`` table also writes ``pair_predictions.tsv`` (the test pairs drawn within each fold).
+  sequence is its score ``sum(z)``, expression up to an offset (one per fold's model). A contrast
+  model trained from a ``single`` table also writes ``pair_predictions.tsv`` (the test pairs drawn
+  within each fold).
 * ``metrics.tsv``: one row per fold, level (``sequence`` or ``pair``) and member (``seed_<s>``,
   ``ensemble``, ``shuffled``): ``n``, Spearman, Pearson, R², MSE and, for pairs, the sign metrics
   (balanced accuracy, F1, AUROC; :func:`plantt.metrics.prediction_metrics`). R² and MSE of a contrast
   model's sequence scores are left empty (the score's offset is arbitrary).
 * ``metrics_summary.tsv``: per level, member and metric the mean and SD across folds, and
-  ``pooled``: the metric over all folds' predictions together.
+  ``pooled``: the metric over all folds' predictions together (empty for a contrast model's
+  sequence scores, whose offset differs between folds).
 * With ``eval_pairs`` (a ``pairs`` table of measured differences): ``eval_pairs_predictions.tsv``
   (each pair predicted by every fold's ensemble and by ``model/``) and ``eval_pairs_metrics.tsv``.
 * ``folds.tsv`` (each item's group, test fold and set in every fold) and ``fit.json`` (settings,
@@ -473,6 +475,9 @@ def summary_table(per_fold: pd.DataFrame, frames: dict[str, pd.DataFrame], model
     summary = summarize_folds(per_fold, by=("level", "member"), metrics=METRIC_COLUMNS)
     pooled = []
     for row in summary.itertuples(index=False):
+        if model == "contrast" and row.level == "sequence":
+            pooled.append(math.nan)  # each fold's scores have their own offset
+            continue
         frame = frames[row.level]
         column = "prediction" if row.member == "ensemble" else f"prediction_{row.member}"
         metrics = level_metrics(frame["target"].to_numpy(), frame[column].to_numpy(), row.level,
