@@ -305,6 +305,10 @@ def test_settings_errors_are_clear(tmp_path):
         FitSettings.from_dict({"fold": 3})
     with pytest.raises(ValueError, match="tower must be"):
         FitSettings(tower="transformer")
+    with pytest.raises(ValueError, match="unknown single \\(camformer tower\\) preset 'huge'"):
+        FitSettings(preset="huge")
+    with pytest.raises(ValueError, match="unknown single model setting.*channels"):
+        FitSettings(tower="cnn", preset="small", model_overrides={"channels": 8})
     with pytest.raises(ValueError, match="pad_end"):
         FitSettings(pad_end="middle")
     with pytest.raises(ValueError, match="max_epochs"):

@@ -123,6 +123,9 @@ def test_single_table_formats_agree(tmp_path):
                   ">unused\nACGT\n")
     values = write(tmp_path / "v.tsv", "id\texpression\tgroup\n" +
                    "".join(f"{i}\t{v}\t{g}\n" for i, _, v, g in reversed(rows)))
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffsequence,expression\r\nACGT,1\r\n".encode())
+    assert read_single_table(bom).sequences == ["ACGT"]
     a, b = read_single_table(tsv), read_single_table(csv_gz)
     c = read_single_table(fasta, values)
     assert a.ids == b.ids == ["s1", "s2", "s3"] and c.ids == ["s3", "s2", "s1"]

@@ -84,7 +84,7 @@ from plantt.metrics import (
     regression_metrics,
     summarize_folds,
 )
-from plantt.models import MODEL_JSON, TOWERS, load_model, read_model_info, save_ensemble
+from plantt.models import MODEL_JSON, TOWERS, get_preset, load_model, read_model_info, save_ensemble
 from plantt.splits import assign_test_folds, choose_validation
 from plantt.tables import TASKS, LengthPolicy, PairTable, SequenceTable, encode_fixed, read_table
 from plantt.train import (
@@ -158,6 +158,7 @@ class FitSettings:
         if problems:
             raise ValueError("; ".join(problems))
         self.length_policy()  # validates the length settings
+        get_preset("single", self.preset, self.model_overrides or None, self.tower)
         self.train_settings(self.seeds[0], "single")  # validates the training settings
 
     @classmethod
@@ -728,7 +729,12 @@ def load_fit_settings(config: PathLike | dict[str, Any] | None,
 
 
 def _run(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = json.loads(args.set) if args.set else {}
+    try:
+        overrides: dict[str, Any] = json.loads(args.set) if args.set else {}
+    except json.JSONDecodeError as err:
+        raise InputError(None, f"--set is not valid JSON ({err.msg})") from None
+    if not isinstance(overrides, dict):
+        raise InputError(None, "--set must be a JSON object, e.g. '{\"folds\": 3}'")
     if args.eval_pairs:
         overrides["eval_pairs"] = args.eval_pairs
     settings = load_fit_settings(args.config, overrides)

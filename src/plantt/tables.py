@@ -228,6 +228,8 @@ def iter_rows(path: PathLike) -> tuple[list[str], Iterator[tuple[int, dict[str, 
         handle.close()
         raise InputError(path, f"cannot read the header ({err})", line=1) from None
     header = [h.strip() for h in header]
+    if header:
+        header[0] = header[0].lstrip("\ufeff")  # a byte-order mark, as spreadsheets write
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
         handle.close()
