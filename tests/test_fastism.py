@@ -198,13 +198,9 @@ def test_output_ranges_cover_every_changed_final_position() -> None:
         positions, alts = ism.substitutions(codes)
         lo, hi = fastism.output_ranges(compiled, positions)
 
-        def final_map(batch: np.ndarray) -> fastism.Slice:
-            # the sliced path's reference pass: the whole sequence as one slice
-            return fastism._run_ops(compiled.ops, full_slice(batch), None, [])
-
         with torch.inference_mode():
-            reference = final_map(codes[None]).values
-            mutants = final_map(ism.mutant_batch(codes, positions, alts).numpy()).values
+            reference = final_map(compiled, codes[None]).values
+            mutants = final_map(compiled, ism.mutant_batch(codes, positions, alts).numpy()).values
         changed = (mutants - reference).abs().amax(dim=1) > 1e-9  # (mutants, final positions)
         index = torch.arange(changed.shape[1])
         inside = (index[None] >= torch.as_tensor(lo)[:, None]) & \
@@ -214,6 +210,9 @@ def test_output_ranges_cover_every_changed_final_position() -> None:
         assert (hi - lo).max() < changed.shape[1]  # and the ranges are not the whole map
 
 
-def full_slice(batch: np.ndarray) -> fastism.Slice:
+def final_map(compiled: fastism.SlicedTower, batch: np.ndarray) -> fastism.Slice:
+    """The final (pre-readout) map of each row, by the sliced path's reference pass (the whole
+    sequence as one slice), in float64."""
     one_hot = soft_one_hot(torch.as_tensor(batch), dtype=torch.float64)
-    return fastism.Slice(one_hot, 0, one_hot.shape[-1], one_hot)
+    return fastism._run_ops(compiled.ops, fastism.Slice(one_hot, 0, one_hot.shape[-1], one_hot),
+                            None, [])
