@@ -109,10 +109,38 @@ class TrainSettings:
         if unknown:
             raise ValueError(f"unknown training setting(s) {', '.join(unknown)}; "
                              f"known: {', '.join(sorted(names))}")
+        defaults = cls()
+        for name, value in values.items():
+            values[name] = _coerce_setting(name, value, getattr(defaults, name))
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _coerce_setting(name: str, value: Any, default: Any) -> Any:
+    """Text from the command line (``snakemake --config`` hands nested values over as strings)
+    converted to the type of the setting's default; anything else is returned unchanged."""
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    text = value.strip()
+    if text.lower() in ("null", "none", "~"):
+        return None
+    try:
+        if isinstance(default, bool):
+            if text.lower() in ("true", "yes", "1"):
+                return True
+            if text.lower() in ("false", "no", "0"):
+                return False
+            raise ValueError(text)
+        if isinstance(default, int) or (default is None and text.lstrip("-").isdigit()):
+            return int(text)
+        if isinstance(default, float) or default is None:
+            return float(text)
+    except ValueError:
+        raise ValueError(f"training setting {name}: {value!r} is not a valid "
+                         f"{type(default).__name__ if default is not None else 'number'}") from None
+    return value
 
 
 @dataclass
