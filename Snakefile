@@ -38,3 +38,9 @@ rule all:
     default_target: True
     input:
         get_final_outputs(),
+
+
+# Everything before training: expression tables, QC, windows, labels, folds and PRO-seq figures.
+rule preprocess_all:
+    input:
+        preprocess_outputs(),

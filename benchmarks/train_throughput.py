@@ -26,6 +26,26 @@ from plantt.models import MODEL_KINDS, build_model
 from plantt.train import _autocast, resolve_device
 
 
+def matmul_ceiling(device: torch.device, amp: bool, size: int | None = None, repeats: int = 5
+                   ) -> tuple[float, str]:
+    """FLOP/s of a large square matrix product on ``device``: what the hardware can reach (bf16 on
+    CUDA when training uses bf16 autocast, float32 otherwise)."""
+    dtype = torch.bfloat16 if device.type == "cuda" and amp else torch.float32
+    n = size or (8192 if device.type == "cuda" else 2048)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    torch.matmul(a, b)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.matmul(a, b)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = (time.perf_counter() - start) / repeats
+    return 2 * n**3 / seconds, f"{n}x{n} {str(dtype).removeprefix('torch.')}"
+
+
 def count_flops(fn) -> int:
     with FlopCounterMode(display=False) as counter:
         fn()
@@ -107,6 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"training: batch {batch}, {args.steps} timed steps in {seconds:.2f} s: "
           f"{pairs_per_s:.1f} pairs/s, {seconds / args.steps * 1000:.0f} ms/step, "
           f"{pairs_per_s * step_flops / 1e12:.3f} TFLOP/s achieved")
+    ceiling, what = matmul_ceiling(device, amp)
+    achieved = pairs_per_s * step_flops
+    print(f"ceiling: {what} matrix product {ceiling / 1e12:.3f} TFLOP/s; training reaches "
+          f"{100 * achieved / ceiling:.1f}% of it")
     if device.type == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB")
 

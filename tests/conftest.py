@@ -33,8 +33,8 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.
 
 @pytest.fixture(scope="session")
 def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The embedded demo, run once per test session with the default config: real cutadapt, STAR,
-    samtools and every later stage.
+    """The embedded demo up to training (target ``preprocess_all``), run once per test session with
+    the default config: real cutadapt, STAR, samtools and every stage before training.
 
     Set PLANTT_DEMO_WORKDIR to reuse (and bring up to date) an existing run directory instead, e.g.
     the repository itself after ``snakemake --cores 2``: handy while developing.
@@ -45,8 +45,33 @@ def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     else:
         workdir = tmp_path_factory.mktemp("demo")
         shutil.copytree(REPO / "config", workdir / "config")
-    run_snakemake(workdir)
+    run_snakemake(workdir, "preprocess_all")
     return workdir
+
+
+# What the suite trains on the demo, to keep CI short: the rnaseq3p assay only, PlanTT and the
+# shuffled-label control (every fold), two epochs of the demo's small preset. The full demo (both
+# assays, every model, the demo's epochs) runs with `snakemake --cores 2`.
+DEMO_TRAIN_ASSAY = "rnaseq3p"
+DEMO_TRAIN_CONFIG = ('train={"models": ["plantt", "plantt_shuffled"], '
+                     '"demo_settings": {"max_epochs": 2}}')
+
+
+def demo_trained_targets() -> list[str]:
+    base = f"results/interpret/{DEMO_TRAIN_ASSAY}"
+    return [f"results/metrics/{DEMO_TRAIN_ASSAY}/metrics_summary.tsv",
+            f"{base}/attribution_profile.tsv", f"{base}/ism/ism.tsv"]
+
+
+@pytest.fixture(scope="session")
+def demo_trained(demo_workdir: Path) -> Path:
+    """The demo workdir after training and evaluating DEMO_TRAIN_ASSAY's models on every fold
+    through the workflow's own rules (train_fold, evaluate), and interpreting them."""
+    # two trainings side by side, one thread each: faster than one at a time on 2 cores
+    # (targets first: --set-threads and --config take every value up to the next option)
+    run_snakemake(demo_workdir, *demo_trained_targets(), "--set-threads", "train_fold=1",
+                  "--config", DEMO_TRAIN_CONFIG, timeout=3600)
+    return demo_workdir
 
 
 def random_plantt_model(settings, seq_len: int, seed: int = 0):

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from conftest import random_plantt_model
-from plantt import editing
+from plantt import editing, fastism
 from plantt.encoding import N_CODE, decode, encode
 from plantt.io import InputError
 from plantt.ism import IsmResult, ism_scores, sequence_scores
@@ -134,3 +134,21 @@ def test_cli_writes_and_prints_the_edits(tmp_path, capsys) -> None:
     assert "cumulative_effect" in capsys.readouterr().out
     edited = (tmp_path / "edited.fa").read_text().split("\n")[1]
     assert sum(a != b for a, b in zip(edited, decode(codes), strict=True)) == 2
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_rescoring_only_near_each_edit_gives_the_same_edits(direction: str) -> None:
+    # a long sequence, so that most substitutions lie outside an edit's neighbourhood
+    model = random_model(400, seed=4)
+    codes = np.random.default_rng(5).integers(0, 4, 400).astype(np.uint8)
+    fast = editing.hill_climb(model, codes, budget=6, direction=direction)
+    full = editing.hill_climb(model, codes, budget=6, direction=direction, incremental=False)
+    assert len(fast.edits) == len(full.edits) == 6
+    assert [(e.position, e.alt) for e in fast.edits] == [(e.position, e.alt) for e in full.edits]
+    np.testing.assert_allclose([e.cumulative_effect for e in fast.edits],
+                               [e.cumulative_effect for e in full.edits], atol=1e-5)
+    # the neighbourhood of one edit is a small part of the sequence (else nothing is saved)
+    compiled = fastism.fast_ism_scorer(model)
+    lo, hi = fastism.output_ranges(compiled, np.arange(400))
+    near = (lo < hi[200]) & (hi > lo[200])
+    assert 1 < near.sum() < 200

@@ -9,7 +9,8 @@ from torch import nn
 
 from conftest import random_plantt_model
 from plantt import fastism, ism
-from plantt.encoding import N_CODE
+from plantt.encoding import N_CODE, soft_one_hot
+from plantt.legacy import LegacySettings, LegacyTower, legacy_two_tower
 from plantt.models import PlanTTCNNTower, TowerSettings, TwoTower, get_preset
 
 ATOL = 1e-5
@@ -49,11 +50,12 @@ def ends_and_middle(length: int, width: int) -> np.ndarray:
 
 
 def assert_sliced_matches_full(model: TwoTower, codes: np.ndarray, positions: np.ndarray | None,
-                               min_effect: float = 1e-3, **kwargs) -> ism.IsmResult:
+                               min_effect: float = 1e-3, atol: float = ATOL, **kwargs
+                               ) -> ism.IsmResult:
     sliced = ism.ism_scores(model, codes, positions=positions, **kwargs)
     full = ism.ism_scores(model, codes, positions=positions, sliced=False, **kwargs)
     assert np.array_equal(np.isnan(sliced.effect), np.isnan(full.effect))
-    np.testing.assert_allclose(sliced.effect, full.effect, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(sliced.effect, full.effect, atol=atol, rtol=0)
     # the effects are large enough for the comparison above to be able to fail
     assert np.nanmax(np.abs(full.effect)) > min_effect
     return sliced
@@ -148,3 +150,69 @@ def test_sequence_of_the_wrong_length_is_refused() -> None:
     assert isinstance(model.tower, PlanTTCNNTower) and compiled is not None
     with pytest.raises(ValueError, match="32 codes"):
         fastism.FastIsm(compiled, random_codes(31, 0))
+
+
+def random_legacy_model(seq_len: int, seed: int, channels=(8, 8, 8, 8, 8, 1)) -> TwoTower:
+    """A random legacy tower with random batch-norm statistics, scaled so that single-base
+    effects are well above float rounding."""
+    torch.manual_seed(seed)
+    tower = LegacyTower(LegacySettings(cnn_channels=channels), seq_len=seq_len)
+    with torch.no_grad():
+        for module in tower.modules():
+            if isinstance(module, nn.BatchNorm1d):
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.uniform_(1.0, 2.0)
+                module.bias.normal_(0, 0.2)
+            elif isinstance(module, nn.Conv1d):
+                module.weight.mul_(2.0)
+    return legacy_two_tower(tower).eval()
+
+
+@pytest.mark.parametrize("seq_len", [64, 120])
+def test_legacy_tower_matches_every_substitution(seq_len: int) -> None:
+    model = random_legacy_model(seq_len, seed=seq_len)
+    assert fastism.fast_ism_scorer(model) is not None
+    codes = random_codes(seq_len, seed=2, n_fraction=0.1)
+    # float64: the two paths agree to rounding of float64
+    assert_sliced_matches_full(model.double(), codes, None, atol=1e-9, include_n=True,
+                               batch_size=50)
+    # float32: the sliced path is no further from float64 than the full float32 passes are
+    exact = ism.ism_scores(model, codes, include_n=True, sliced=False).effect
+    model.float()
+    full = ism.ism_scores(model, codes, include_n=True, sliced=False).effect
+    sliced = ism.ism_scores(model, codes, include_n=True).effect
+    rounding = np.nanmax(np.abs(full - exact))
+    assert np.nanmax(np.abs(sliced - exact)) <= 2 * rounding + 1e-6
+
+
+def test_output_ranges_cover_every_changed_final_position() -> None:
+    """A substitution changes the final map only inside the range :func:`output_ranges` gives."""
+    for model in (sensitive_model(SMALL_SETTINGS, 160, seed=21),
+                  random_legacy_model(320, seed=22)):
+        model.double()  # so that "changed" is not float32 noise of differently batched passes
+        tower = model.tower
+        compiled = fastism.fast_ism_scorer(model)
+        length = tower.seq_len
+        codes = random_codes(length, 23)
+        positions, alts = ism.substitutions(codes)
+        lo, hi = fastism.output_ranges(compiled, positions)
+
+        with torch.inference_mode():
+            reference = final_map(compiled, codes[None]).values
+            mutants = final_map(compiled, ism.mutant_batch(codes, positions, alts).numpy()).values
+        changed = (mutants - reference).abs().amax(dim=1) > 1e-9  # (mutants, final positions)
+        index = torch.arange(changed.shape[1])
+        inside = (index[None] >= torch.as_tensor(lo)[:, None]) & \
+            (index[None] < torch.as_tensor(hi)[:, None])
+        assert not (changed & ~inside).any()
+        assert changed.any()  # the check above could fail
+        assert (hi - lo).max() < changed.shape[1]  # and the ranges are not the whole map
+
+
+def final_map(compiled: fastism.SlicedTower, batch: np.ndarray) -> fastism.Slice:
+    """The final (pre-readout) map of each row, by the sliced path's reference pass (the whole
+    sequence as one slice), in float64."""
+    one_hot = soft_one_hot(torch.as_tensor(batch), dtype=torch.float64)
+    return fastism._run_ops(compiled.ops, fastism.Slice(one_hot, 0, one_hot.shape[-1], one_hot),
+                            None, [])

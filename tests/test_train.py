@@ -309,3 +309,16 @@ def test_required_gpu_missing_with_fallback_trains_on_cpu(tmp_path, tiny):
     assert result.device == "cpu"
     assert (tmp_path / "weights.pt").exists()
     assert resolve_device("cuda", allow_cpu_fallback=True) == torch.device("cpu")
+
+
+def test_settings_given_as_text_are_converted_or_refused() -> None:
+    # `snakemake --config 'train={...}'` hands nested values over as strings
+    settings = TrainSettings.from_dict({"max_epochs": "2", "max_lr": "2e-3", "amp": "false",
+                                        "grad_clip": "1.5", "num_threads": "null",
+                                        "preset": "small"})
+    assert settings.max_epochs == 2 and settings.max_lr == 2e-3 and settings.amp is False
+    assert settings.grad_clip == 1.5 and settings.num_threads is None and settings.preset == "small"
+    with pytest.raises(ValueError, match="max_epochs: 'two'"):
+        TrainSettings.from_dict({"max_epochs": "two"})
+    with pytest.raises(ValueError, match="amp"):
+        TrainSettings.from_dict({"amp": "maybe"})

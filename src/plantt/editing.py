@@ -37,6 +37,7 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from plantt import fastism
 from plantt.encoding import decode
 from plantt.io import InputError, atomic_open, get_logger, write_tsv
 from plantt.ism import (
@@ -117,10 +118,29 @@ def _best_move(result: IsmResult, sign: float) -> tuple[int, int, float] | None:
     return position, alt, float(result.effect[position, alt])
 
 
+def _neighbourhoods(model: ScoredModel, positions: np.ndarray, incremental: bool
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Final-layer ranges each position can change (:func:`plantt.fastism.output_ranges`), or
+    ``None`` when every step must rescore every position."""
+    compiled = fastism.fast_ism_scorer(model) if incremental else None
+    if compiled is None:
+        return None
+    lo, hi = np.full(positions.max(initial=0) + 1, 0), np.full(positions.max(initial=0) + 1, 0)
+    lo[positions], hi[positions] = fastism.output_ranges(compiled, positions)
+    return lo, hi
+
+
 def hill_climb(model: ScoredModel, codes: np.ndarray, budget: int, direction: str = "up",
                protect: Sequence[tuple[int, int]] = (), include_n: bool = False,
-               batch_size: int = 256, scorer: Scorer = ism_scores) -> EditResult:
-    """Greedy single-base edits raising (``up``) or lowering (``down``) ``sum(z)``."""
+               batch_size: int = 256, scorer: Scorer = ism_scores,
+               incremental: bool = True) -> EditResult:
+    """Greedy single-base edits raising (``up``) or lowering (``down``) ``sum(z)``.
+
+    With ``incremental`` (and a tower :mod:`plantt.fastism` can slice), only the first step scores
+    every substitution; after an edit at ``p``, only the substitutions whose final-layer range
+    overlaps ``p``'s are rescored. The others keep their effect exactly: the readout is linear over
+    final positions, so non-overlapping changes add up (see :func:`plantt.fastism.output_ranges`).
+    """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'up' or 'down', got {direction!r}")
     if budget < 0:
@@ -130,13 +150,24 @@ def hill_climb(model: ScoredModel, codes: np.ndarray, budget: int, direction: st
     positions = editable_positions(current.size, protect)
     original_score = float(sequence_scores(model, current)[0])
     result = EditResult(current.copy(), current, original_score)
+    ranges = _neighbourhoods(model, positions, incremental and scorer is ism_scores) \
+        if positions.size else None
     score = original_score
+    scores: IsmResult | None = None
     for step in range(1, budget + 1):
         if positions.size == 0:
             result.stop_reason = "no editable position"
             break
-        ism = scorer(model, current, batch_size, positions, include_n)
-        move = _best_move(ism, sign)
+        if scores is None or ranges is None:
+            scores = scorer(model, current, batch_size, positions, include_n)
+        else:
+            lo, hi = ranges
+            last = result.edits[-1].position
+            near = positions[(lo[positions] < hi[last]) & (hi[positions] > lo[last])]
+            update = scorer(model, current, batch_size, near, include_n)
+            scores.effect[near] = update.effect[near]
+            scores = IsmResult(update.codes, update.reference_score, scores.effect)
+        move = _best_move(scores, sign)
         if move is None:
             result.stop_reason = f"no substitution {'raises' if sign > 0 else 'lowers'} the " \
                                  f"predicted expression any further (after {step - 1} edit(s))"
@@ -144,7 +175,7 @@ def hill_climb(model: ScoredModel, codes: np.ndarray, budget: int, direction: st
         position, alt, effect = move
         ref = decode(current[position:position + 1])
         current[position] = alt
-        score = ism.reference_score + effect
+        score = scores.reference_score + effect
         cumulative = score - original_score
         result.edits.append(Edit(step, position, ref, "ACGT"[alt], effect, cumulative,
                                  float(percent_change(cumulative, original_score)), score))

@@ -32,9 +32,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from plantt.encoding import soft_one_hot
+from plantt.legacy import LegacyCNNBlock, LegacyDenseBlock, LegacyTower, soft_to_legacy_one_hot
 from plantt.models import ConvUnit, PlanTTCNNTower, ResidualBlock
 
-_POSITIONWISE = (nn.BatchNorm1d, nn.ReLU, nn.GELU, nn.SiLU, nn.Dropout, nn.Dropout1d, nn.Identity)
+_POSITIONWISE = (nn.BatchNorm1d, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Dropout,
+                 nn.Dropout1d, nn.Identity)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -79,15 +81,25 @@ class ResidualOp:
     activation: nn.Module | None
 
 
-Operation = WindowOp | PointwiseOp | ResidualOp
+@dataclass
+class DenseOp:
+    """Units whose inputs grow by concatenation (``[x, y0, y1, ...]``); the output is the last
+    unit's (the legacy tower's dense blocks)."""
+
+    units: list[list[Operation]]
+
+
+Operation = WindowOp | PointwiseOp | ResidualOp | DenseOp
 
 
 @dataclass
 class SlicedTower:
-    """A tower compiled into sliceable operations, with its readout."""
+    """A tower compiled into sliceable operations, and its readout: the final activations
+    ``(B, C, L)`` of the whole sequence -> ``sum(z)`` ``(B,)``."""
 
-    tower: PlanTTCNNTower
+    tower: nn.Module
     ops: list[Operation] = field(default_factory=list)
+    readout: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 class _Unsupported(Exception):
@@ -146,6 +158,15 @@ def _compile_module(module: nn.Module) -> list[Operation]:
         return [op for child in module for op in _compile_module(child)]
     if isinstance(module, ResidualBlock):
         return [ResidualOp(_compile_module(module.branch), module.out_activation)]
+    if isinstance(module, LegacyCNNBlock):  # base unit, then x + extra(x), then pooling
+        ops = _compile_module(module.base)
+        if module.extra is not None:
+            ops.append(ResidualOp(_compile_module(module.extra), None))
+        if module.pool is not None:
+            ops += _compile_module(module.pool)
+        return ops
+    if isinstance(module, LegacyDenseBlock):
+        return [DenseOp([_compile_module(unit) for unit in module.units])]
     if isinstance(module, nn.Conv1d):
         return [_conv_op(module)]
     if isinstance(module, nn.MaxPool1d):
@@ -155,9 +176,36 @@ def _compile_module(module: nn.Module) -> list[Operation]:
     raise _Unsupported(type(module).__name__)
 
 
+class _SoftToLegacy(nn.Module):
+    """The legacy tower's input conversion (position-wise)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return soft_to_legacy_one_hot(x)
+
+
+def _compile_legacy(tower: LegacyTower) -> SlicedTower:
+    ops: list[Operation] = []
+    if tower.settings.in_channels == 5:
+        ops.append(PointwiseOp(_SoftToLegacy()))
+    ops += _compile_module(tower.blocks)
+    sign = float(tower.settings.output_sign)
+
+    def readout(h: torch.Tensor) -> torch.Tensor:
+        return h.flatten(1).double().sum(dim=-1) * sign
+
+    return SlicedTower(tower, ops, readout)
+
+
 def compile_tower(tower: nn.Module) -> SlicedTower | None:
     """The tower as sliceable operations, or ``None`` where the sliced path would not be exact."""
-    if type(tower) is not PlanTTCNNTower or tower.training:
+    if tower.training:
+        return None
+    if type(tower) is LegacyTower:
+        try:
+            return _compile_legacy(tower)
+        except _Unsupported:
+            return None
+    if type(tower) is not PlanTTCNNTower:
         return None
     s = tower.settings
     try:
@@ -174,7 +222,13 @@ def compile_tower(tower: nn.Module) -> SlicedTower | None:
         ops += _compile_module(tower.to_one_channel)
     except _Unsupported:
         return None
-    return SlicedTower(tower, ops)
+
+    def readout(h: torch.Tensor) -> torch.Tensor:
+        if tower.readout_length != tower.out_length:
+            h = F.adaptive_avg_pool1d(h, tower.readout_length)
+        return tower.projection(h.flatten(1)).double().sum(dim=-1)
+
+    return SlicedTower(tower, ops, readout)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -210,7 +264,32 @@ class Slice:
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
 
-def _run_ops(ops: list[Operation], x: Slice, refs: list[torch.Tensor] | None,
+@dataclass
+class ConcatSlice:
+    """Slices of the same positions concatenated along channels (a dense block's input); each
+    part keeps its own changed range."""
+
+    parts: list[Slice]
+
+    @property
+    def reference(self) -> torch.Tensor:  # only its length is read
+        return self.parts[0].reference
+
+    @property
+    def lo(self) -> int:
+        return min(p.lo for p in self.parts if p.hi > p.lo)
+
+    @property
+    def hi(self) -> int:
+        return max(p.hi for p in self.parts if p.hi > p.lo)
+
+    def window(self, start: int, stop: int, fill: float) -> torch.Tensor:
+        windows = [p.window(start, stop, fill) for p in self.parts]
+        batch = max(w.shape[0] for w in windows)
+        return torch.cat([w.expand(batch, -1, -1) for w in windows], dim=1)
+
+
+def _run_ops(ops: list[Operation], x: Slice | ConcatSlice, refs: list[torch.Tensor] | None,
              record: list[torch.Tensor] | None) -> Slice:
     """Push ``x`` through ``ops``; ``refs`` holds each op's reference output (consumed in order)
     or, in the reference pass (``refs is None``), is filled in ``record``."""
@@ -218,6 +297,12 @@ def _run_ops(ops: list[Operation], x: Slice, refs: list[torch.Tensor] | None,
         if isinstance(op, PointwiseOp):
             values = op.module(x.values)
             out_lo, out_hi = x.lo, x.hi
+        elif isinstance(op, DenseOp):
+            parts = [x]
+            for unit in op.units:
+                y = _run_ops(unit, ConcatSlice(parts), refs, record)
+                parts.append(y)
+            values, out_lo, out_hi = y.values, y.lo, y.hi
         elif isinstance(op, WindowOp):
             out_lo, out_hi = op.changed_outputs(x.lo, x.hi, x.reference.shape[-1])
             values = op.apply(x.window(*op.needed_inputs(out_lo, out_hi), op.fill)) \
@@ -265,11 +350,8 @@ class FastIsm:
             self.reference_score = float(self._readout(out)[0])
 
     def _readout(self, x: Slice) -> torch.Tensor:
-        tower = self.compiled.tower
-        h = x.window(0, x.reference.shape[-1], 0.0)
-        if tower.readout_length != tower.out_length:
-            h = F.adaptive_avg_pool1d(h, tower.readout_length)
-        return tower.projection(h.flatten(1)).sum(dim=-1)
+        assert self.compiled.readout is not None
+        return self.compiled.readout(x.window(0, x.reference.shape[-1], 0.0))
 
     def _group_scores(self, positions: torch.Tensor, alts: torch.Tensor) -> torch.Tensor:
         lo, hi = int(positions.min()), int(positions.max()) + 1
@@ -304,6 +386,45 @@ class FastIsm:
                 out[rows] = sums.double().cpu().numpy()
                 start = stop
         return out
+
+
+def _propagate_ranges(ops: list[Operation], lo: np.ndarray, hi: np.ndarray, length: int
+                      ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Changed ranges ``[lo, hi)`` (one per mutated input range) through ``ops``; also the length."""
+    for op in ops:
+        if isinstance(op, WindowOp):
+            k, s, pad = op.kernel, op.stride, op.left_pad
+            new_length = op.out_length(length)
+            first = np.maximum(0, -((k - 1 - lo - pad) // s))
+            last = np.minimum(new_length, (hi - 1 + pad) // s + 1)
+            lo, hi, length = first, np.maximum(first, last), new_length
+        elif isinstance(op, ResidualOp):
+            b_lo, b_hi, _ = _propagate_ranges(op.branch, lo, hi, length)
+            lo, hi = np.minimum(lo, b_lo), np.maximum(hi, b_hi)
+        elif isinstance(op, DenseOp):
+            parts = [(lo, hi)]
+            for unit in op.units:
+                u_lo = np.min([p[0] for p in parts], axis=0)
+                u_hi = np.max([p[1] for p in parts], axis=0)
+                y_lo, y_hi, _ = _propagate_ranges(unit, u_lo, u_hi, length)
+                parts.append((y_lo, y_hi))
+            lo, hi = parts[-1]
+    return lo, hi, length
+
+
+def output_ranges(compiled: SlicedTower, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each input position, the range ``[lo, hi)`` of final (pre-readout) positions that a
+    substitution there can change (a superset: computed from kernel, stride and padding).
+
+    The readout is linear over final positions (a sum, or a linear projection of averaged bins), so
+    two substitutions whose ranges do not overlap change ``sum(z)`` additively: after an edit at
+    ``p``, the effect of a substitution at ``q`` is unchanged unless their ranges overlap. The
+    editor uses this to rescore only the neighbourhood of each edit.
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    lo, hi, _ = _propagate_ranges(compiled.ops, positions, positions + 1,
+                                  int(compiled.tower.seq_len))
+    return lo, hi
 
 
 def fast_ism_scorer(model: nn.Module) -> SlicedTower | None:

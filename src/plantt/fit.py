@@ -187,7 +187,7 @@ class FitSettings:
 
     def train_settings(self, seed: int, model: str) -> TrainSettings:
         values = {**TRAIN_DEFAULTS, **self.train}
-        if values.get("loss") is None:
+        if values.get("loss") in (None, "auto"):
             values["loss"] = "mae" if model == "single" else "mse"
         values.update(seed=seed, preset=self.preset, tower=self.tower,
                       model_overrides=dict(self.model_overrides))

@@ -135,14 +135,13 @@ def read_sequences(path: PathLike, seq_len: int, genes: Sequence[str] | None = N
 # Scoring
 # ----------------------------------------------------------------------------------------------
 def mutant_embedding_sums(model: ScoredModel, codes: torch.Tensor) -> torch.Tensor:
-    """``sum(z)`` of each row of a ``(B, L)`` uint8 code tensor: one tower pass, eval mode.
-
-    The single function that runs the tower for ISM, editing and variant effects (replace it by a
-    receptive-field-sliced version to speed all of them up).
+    """``sum(z)`` (summed in float64) of each row of a ``(B, L)`` uint8 code tensor: one tower
+    pass, eval mode: the full-pass path of ISM, editing and variant effects (towers that
+    :mod:`plantt.fastism` can slice take the sliced path in :func:`ism_scores`).
     """
     device, dtype = model_device_dtype(model)
     with torch.inference_mode():
-        return model.tower(soft_one_hot(codes.to(device), dtype=dtype)).sum(dim=-1)
+        return model.tower(soft_one_hot(codes.to(device), dtype=dtype)).double().sum(dim=-1)
 
 
 def sequence_scores(model: ScoredModel, codes: np.ndarray, batch_size: int = 256
@@ -243,7 +242,7 @@ def ism_scores(model: ScoredModel, codes: np.ndarray, batch_size: int = 256,
     """Predicted effect ``f(mutant, reference)`` of every single-base substitution of ``codes``.
 
     ``positions`` restricts the scored positions (others stay NaN); see the module docstring for N.
-    PlanTT-CNN towers are scored by :mod:`plantt.fastism` (only the receptive field of each
+    PlanTT-CNN and legacy towers are scored by :mod:`plantt.fastism` (only the receptive field of each
     mutated base is recomputed; same results up to float rounding); ``sliced=False`` forces one
     full tower pass per mutant (:func:`mutant_embedding_sums`), the path used for other towers.
     """
@@ -260,8 +259,9 @@ def ism_scores(model: ScoredModel, codes: np.ndarray, batch_size: int = 256,
     effect[scored[is_base], base_at[is_base]] = 0.0
     compiled = fastism.fast_ism_scorer(model) if sliced else None
     if compiled is not None:
-        effect[pos, alt] = fastism.FastIsm(compiled, codes).scores(
-            pos, alt, batch_size=batch_size) - reference
+        fast = fastism.FastIsm(compiled, codes)
+        # relative to the sliced path's own reference pass, so that rounding cancels
+        effect[pos, alt] = fast.scores(pos, alt, batch_size=batch_size) - fast.reference_score
         return IsmResult(codes.copy(), reference, effect)
     for start in range(0, pos.size, batch_size):
         p, a = pos[start:start + batch_size], alt[start:start + batch_size]

@@ -63,7 +63,7 @@ HISTORY = "history.tsv"
 CURVES = "curves.png"
 CHECKPOINT_FORMAT = 1
 
-LOSSES = (None, "mse", "mae")
+LOSSES = ("auto", "mse", "mae")
 
 # Settings that do not change the numbers a run produces (so they may differ on resume).
 _RUNTIME_ONLY = frozenset({"num_threads", "require_gpu", "allow_cpu_fallback", "eval_batch_size"})
@@ -77,7 +77,7 @@ class TrainSettings:
     preset: str = "paper"
     tower: str = "cnn"  # "camformer" (plantt and single models)
     model_overrides: dict[str, Any] = field(default_factory=dict)
-    loss: str | None = None  # "mse" or "mae"; None: MSE (BCE for the Washburn classifier)
+    loss: str = "auto"  # "mse" or "mae"; "auto": MSE (BCE for the Washburn classifier)
     max_epochs: int = 50
     patience: int = 10
     min_delta: float = 0.0
@@ -107,8 +107,10 @@ class TrainSettings:
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid training setting(s): {', '.join(bad)}")
+        if self.loss is None:
+            self.loss = "auto"
         if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(map(str, LOSSES))}, got {self.loss!r}")
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> TrainSettings:
@@ -119,10 +121,38 @@ class TrainSettings:
         if unknown:
             raise ValueError(f"unknown training setting(s) {', '.join(unknown)}; "
                              f"known: {', '.join(sorted(names))}")
+        defaults = cls()
+        for name, value in values.items():
+            values[name] = _coerce_setting(name, value, getattr(defaults, name))
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _coerce_setting(name: str, value: Any, default: Any) -> Any:
+    """Text from the command line (``snakemake --config`` hands nested values over as strings)
+    converted to the type of the setting's default; anything else is returned unchanged."""
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    text = value.strip()
+    if text.lower() in ("null", "none", "~"):
+        return None
+    try:
+        if isinstance(default, bool):
+            if text.lower() in ("true", "yes", "1"):
+                return True
+            if text.lower() in ("false", "no", "0"):
+                return False
+            raise ValueError(text)
+        if isinstance(default, int) or (default is None and text.lstrip("-").isdigit()):
+            return int(text)
+        if isinstance(default, float) or default is None:
+            return float(text)
+    except ValueError:
+        raise ValueError(f"training setting {name}: {value!r} is not a valid "
+                         f"{type(default).__name__ if default is not None else 'number'}") from None
+    return value
 
 
 @dataclass

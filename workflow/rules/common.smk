@@ -222,6 +222,12 @@ def get_init_weights(wildcards):
     return {}
 
 
+def get_train_threads(wildcards):
+    # The demo's small models gain little from a second thread: on 2 cores two trainings side by
+    # side finish sooner than one at a time. Profiles override this (`set-threads`).
+    return 1 if config["demo"] else 2
+
+
 def get_train_settings(wildcards, resources, threads):
     train = config["train"]
     settings = dict(train["settings"])
@@ -254,7 +260,8 @@ def get_demo_outdir(wildcards, output):
     return str(Path(output.truth).parent)
 
 
-def get_final_outputs():
+def preprocess_outputs():
+    """Targets of `snakemake preprocess_all`: everything before training."""
     outputs = expression_tables()
     outputs.append("results/qc/multiqc_report.html")
     outputs.append("results/qc/counting_summary.png")
@@ -263,6 +270,11 @@ def get_final_outputs():
     outputs += [f"results/splits/{assay}.summary.png" for assay in ASSAYS_PRESENT]
     outputs += proseq_outputs()
     return outputs
+
+
+def get_final_outputs():
+    """The default target: the whole chain, reads to trained, evaluated and interpreted models."""
+    return preprocess_outputs() + metrics_outputs() + interpret_outputs()
 
 
 # ---- PRO-seq ----

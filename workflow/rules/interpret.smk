@@ -77,8 +77,8 @@ rule interpret_ism:
         "../scripts/interpret_ism.py"
 
 
-# Like training, interpretation is not part of the default target yet: `snakemake --cores N
-# interpret_all` trains what it needs, then interprets every assay.
+# `snakemake --cores N interpret_all` trains what it needs, then interprets every assay (also part
+# of the default target).
 rule interpret_all:
     input:
         interpret_outputs(),

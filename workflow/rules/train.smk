@@ -23,7 +23,7 @@ rule train_fold:
         "logs/train/{assay}.{model}.fold_{fold}.log",
     conda:
         "../../envs/pytorch.yaml"
-    threads: 2
+    threads: get_train_threads
     resources:
         gpu=1,
         mem_mb=8000,
@@ -66,8 +66,8 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
-# Training is not part of the default target yet: `snakemake --cores N train_all` trains and
-# evaluates every assay x model x fold.
+# `snakemake --cores N train_all` trains and evaluates every assay x model x fold (also part of
+# the default target).
 rule train_all:
     input:
         metrics_outputs(),
