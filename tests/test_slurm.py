@@ -151,6 +151,7 @@ def _tres(text: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in text.split(",") if item)
 
 
+@pytest.mark.workflow
 def test_demo_fold_trains_through_slurm(demo_workdir: Path, slurm_cluster: dict,
                                         tmp_path: Path) -> None:
     # The cluster recomputes one assay's labels and folds and trains one fold; the local copy of the
