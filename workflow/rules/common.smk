@@ -234,7 +234,10 @@ def get_train_settings(wildcards, resources, threads):
     if config["demo"]:
         settings.update(train.get("demo_settings") or {})
     settings["num_threads"] = threads
-    settings["require_gpu"] = int(resources.get("gpu", 0)) > 0
+    # A GPU job asks for one with `gpu` (the rule's own gpu=1) or, on some clusters, with a generic
+    # resource (profiles/slurm: gres="gpu:1" with gpu=0).
+    gres = str(resources.get("gres", ""))
+    settings["require_gpu"] = int(resources.get("gpu", 0)) > 0 or "gpu" in gres
     settings["allow_cpu_fallback"] = train["allow_cpu_fallback"]
     return settings
 
