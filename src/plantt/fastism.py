@@ -54,6 +54,7 @@ class WindowOp:
     fill: float
     apply: Callable[[torch.Tensor], torch.Tensor]  # on an explicitly padded window
     out_length: Callable[[int], int]
+    macs: int = 0  # multiply-adds per output position (a convolution's weight count; for benchmarks)
 
     def changed_outputs(self, lo: int, hi: int, l_in: int) -> tuple[int, int]:
         """Outputs whose window touches input positions ``[lo, hi)``."""
@@ -129,7 +130,7 @@ def _conv_op(conv: nn.Conv1d, left_pad: int | None = None, right_pad: int | None
     def apply(x: torch.Tensor) -> torch.Tensor:
         return F.conv1d(x, conv.weight, conv.bias, stride=s)
 
-    return WindowOp(k, s, left_pad, 0.0, apply, out_length)
+    return WindowOp(k, s, left_pad, 0.0, apply, out_length, conv.weight.numel())
 
 
 def _maxpool_op(pool: nn.MaxPool1d) -> WindowOp:
