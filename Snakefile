@@ -18,6 +18,7 @@ wildcard_constraints:
     model=r"plantt|washburn|plantt_shuffled|plantt_from_[A-Za-z0-9]+",
     fold=r"\d+",
     dataset=_alternation(FIT_DATASETS),
+    record=_alternation(PUBLISHED_RECORDS),
 
 
 include: "workflow/rules/demo.smk"
@@ -32,6 +33,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/proseq.smk"
 include: "workflow/rules/interpret.smk"
 include: "workflow/rules/fit.smk"
+include: "workflow/rules/published.smk"
 
 
 rule all:

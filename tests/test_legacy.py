@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -19,6 +20,7 @@ from plantt.io import InputError
 from plantt.legacy import (
     LEGACY_LAYOUT,
     LEGACY_SEQ_LEN,
+    LegacyLayout,
     LegacySettings,
     LegacyTower,
     legacy_input,
@@ -132,6 +134,55 @@ def test_inputs_from_promoter_and_terminator_fastas(tmp_path: Path) -> None:
     term.write_text(">g1t\n" + "T" * 1500 + "\n")
     with pytest.raises(InputError, match="paired by order"):
         legacy_inputs_from_files(prom, term)
+
+
+def test_legacy_layout_marks_the_junction_not_a_tss_and_tts() -> None:
+    from plantt.ism import flank_positions
+    from plantt.windows import DEFAULT_LAYOUT
+
+    layout = LegacyLayout()
+    assert layout.length == LEGACY_SEQ_LEN and layout.junction_index == 1500
+    (junction,) = layout.anchors()
+    assert junction.boundary and junction.x == 1499.5  # last promoter | first terminator base
+    assert flank_positions(2, LEGACY_SEQ_LEN, layout).tolist() == [1498, 1499, 1500, 1501]
+    assert flank_positions(0, LEGACY_SEQ_LEN, layout).tolist() == []
+    # the windows' layout is unchanged: the TSS and TTS bases
+    assert [(a.index, a.label, a.x) for a in DEFAULT_LAYOUT.anchors()] == \
+        [(1000, "TSS", 1000.0), (1999, "TTS", 1999.0)]
+
+
+def test_ism_of_an_imported_model_uses_its_layout(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`plantt ism` on a model saved as import-weights saves it: --flank counts from the junction
+    and the figures get the promoter + terminator layout, whatever the window options say."""
+    from plantt import ism
+    from plantt.encoding import decode
+    from plantt.models import save_model
+
+    torch.manual_seed(3)
+    save_model(tmp_path / "model", legacy_two_tower(LegacyTower(LegacySettings(output_sign=-1))),
+               layout=LEGACY_LAYOUT)
+    assert isinstance(ism.model_layout(ism.load_scorer(tmp_path / "model")), LegacyLayout)
+    codes = np.random.default_rng(4).integers(0, 4, LEGACY_SEQ_LEN).astype(np.uint8)
+    (tmp_path / "in.fa").write_text(f">x\n{decode(codes)}\n")
+    layouts = []
+    original = ism.write_ism_outputs
+
+    def recording(outdir, genes, results, layout=None, *args, **kwargs):
+        layouts.append(layout)
+        return original(outdir, genes, results, layout, *args, **kwargs)
+
+    monkeypatch.setattr(ism, "write_ism_outputs", recording)
+    parser = argparse.ArgumentParser()
+    ism.register_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["ism", "--model", str(tmp_path / "model"), "--fasta",
+                              str(tmp_path / "in.fa"), "--out", str(tmp_path / "out"),
+                              "--flank", "2", "--upstream", "700"])
+    assert args.func(args) == 0
+    assert layouts == [LegacyLayout()]
+    table = pd.read_csv(tmp_path / "out" / "ism.tsv", sep="\t")
+    assert sorted(set(table["position"])) == [1498, 1499, 1500, 1501] and len(table) == 12
+    assert (tmp_path / "out" / "zoom.png").stat().st_size > 1000
 
 
 # ----------------------------------------------------------------------------------------------

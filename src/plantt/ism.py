@@ -21,7 +21,10 @@ relative to the prediction for the reference. A seed ensemble (a directory with 
 is scored by the mean of its members' scores. Models trained by ``plantt fit`` state how sequences
 of another length are padded or trimmed (:class:`plantt.tables.LengthPolicy`); their sequences have
 no TSS or TTS, so the figures then mark none and the zoom shows the bases around the strongest
-substitution.
+substitution. The published PlanTT-CNN imported by ``plantt import-weights`` (layout
+``promoter1500_terminator1500`` in its model.json) has no TSS or TTS either: its figures mark the
+promoter/terminator junction (index 1500) and ``--flank`` counts from it
+(:class:`plantt.legacy.LegacyLayout`).
 
 Speed: the core is :func:`mutant_embedding_sums` (``sum(z)`` of a batch of code arrays, one tower
 pass). It is deliberately the only place that runs the tower, so it can later be replaced by a
@@ -45,9 +48,10 @@ from plantt import fastism
 from plantt.dataset import read_fasta_codes
 from plantt.encoding import N_CODE, decode, soft_one_hot
 from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
+from plantt.legacy import LEGACY_LAYOUTS
 from plantt.models import SingleSequenceModel, TwoTower, load_model
 from plantt.tables import LengthPolicy, encode_fixed, read_fasta_records
-from plantt.windows import DEFAULT_LAYOUT, WindowLayout
+from plantt.windows import DEFAULT_LAYOUT, Anchor, SequenceLayout, WindowLayout
 
 log = get_logger("ism")
 
@@ -94,6 +98,13 @@ def model_length_policy(model: nn.Module) -> LengthPolicy | None:
     """The length policy of a model trained by ``plantt fit`` (None: exact length only)."""
     info = getattr(model, "info", None)
     return LengthPolicy.from_model_info(info) if info else None
+
+
+def model_layout(model: nn.Module) -> SequenceLayout | None:
+    """The layout a model's ``model.json`` names when it is not the windows' (TSS/TTS) layout:
+    the published PlanTT-CNN's promoter + terminator input; None otherwise."""
+    info = getattr(model, "info", None) or {}
+    return LEGACY_LAYOUTS.get(str(info.get("layout")))
 
 
 def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -270,16 +281,19 @@ def ism_scores(model: ScoredModel, codes: np.ndarray, batch_size: int = 256,
     return IsmResult(codes.copy(), reference, effect)
 
 
-def flank_positions(flank: int | None, seq_len: int, layout: WindowLayout = DEFAULT_LAYOUT
+def flank_positions(flank: int | None, seq_len: int, layout: SequenceLayout = DEFAULT_LAYOUT
                     ) -> np.ndarray | None:
-    """Positions within ``flank`` bp of the TSS and TTS indices (None: the whole window)."""
+    """Positions within ``flank`` bp of the layout's anchors (the TSS and TTS of a window; the
+    junction of the published model's promoter + terminator input) (None: the whole window)."""
     if flank is None:
         return None
     if flank < 0:
         raise ValueError("flank must be >= 0")
-    centres = [layout.tss_index, layout.tts_index]
-    ranges = [np.arange(max(0, c - flank), min(seq_len, c + flank + 1)) for c in centres]
-    return np.unique(np.concatenate(ranges))
+    ranges = []
+    for anchor in layout.anchors():
+        span = anchor.flank_range(flank)
+        ranges.append(np.arange(max(0, span.start), min(seq_len, span.stop)))
+    return np.unique(np.concatenate(ranges)) if ranges else np.arange(0)
 
 
 def fold_test_genes(splits: pd.DataFrame, fold: int, max_genes: int | None = None,
@@ -369,9 +383,10 @@ def _symmetric_limit(values: np.ndarray) -> float:
 
 
 def plot_ism_heatmap(genes: Sequence[str], results: Sequence[IsmResult], target: PathLike,
-                     layout: WindowLayout | None = DEFAULT_LAYOUT, title: str = "") -> None:
+                     layout: SequenceLayout | None = DEFAULT_LAYOUT, title: str = "") -> None:
     """Genes (rows, by descending score) x positions: the strongest edit at each base
-    (the paper's Figure 6, left); ``layout=None``: sequences without a TSS and TTS to mark."""
+    (the paper's Figure 6, left), the layout's anchors marked (a window's TSS and TTS, the
+    published model's promoter/terminator junction); ``layout=None``: nothing to mark."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -387,23 +402,24 @@ def plot_ism_heatmap(genes: Sequence[str], results: Sequence[IsmResult], target:
     fig, ax = plt.subplots(figsize=(11, 1.2 + 0.28 * max(len(genes), 1)))
     image = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", interpolation="nearest",
                       cmap=cmap, vmin=-limit, vmax=limit)
-    anchors = ((layout.tss_index, "TSS"), (layout.tts_index, "TTS")) if layout is not None else ()
-    for index, label in anchors:
-        ax.axvline(index, color="black", lw=0.8, ls="--")
-        ax.text(index, -0.7, label, ha="center", va="bottom", fontsize=8)
+    for anchor in layout.anchors() if layout is not None else ():
+        ax.axvline(anchor.x, color="black", lw=0.8, ls="--")
+        ax.text(anchor.x, 1.01, anchor.label, ha="center", va="bottom", fontsize=8,
+                transform=ax.get_xaxis_transform())
     ax.set_yticks(range(len(genes)))
     ax.set_yticklabels(genes, fontsize=7)
-    ax.set_xlabel("window position (bp)" if layout is not None else "position (bp)")
+    ax.set_xlabel(layout.axis_label if layout is not None else "position (bp)")
     ax.set_title(title or "strongest predicted edit per position", pad=14)
     fig.colorbar(image, ax=ax, label="effect sum(z_m) - sum(z)", fraction=0.03, pad=0.01)
     save_figure(fig, target)
 
 
 def plot_ism_zoom(gene: str, result: IsmResult, target: PathLike,
-                  layout: WindowLayout | None = DEFAULT_LAYOUT, flank: int = 25,
+                  layout: SequenceLayout | None = DEFAULT_LAYOUT, flank: int = 25,
                   title: str = "") -> None:
-    """The 4 bases x positions around the TSS and the TTS of one gene (Fig. 6 right); the
-    reference base is left blank. ``layout=None``: around the strongest substitution."""
+    """The 4 bases x positions around each anchor of the layout (a window's TSS and TTS, Fig. 6
+    right; the published model's promoter/terminator junction) of one gene; the reference base
+    is left blank. ``layout=None``: around the strongest substitution."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -417,16 +433,17 @@ def plot_ism_zoom(gene: str, result: IsmResult, target: PathLike,
     display[np.nonzero(is_base)[0], result.codes[is_base]] = np.nan
     limit = _symmetric_limit(display)
     cmap = plt.get_cmap("RdBu_r").with_extremes(bad="white")
-    if layout is not None:
-        anchors = [(layout.tss_index, "TSS"), (layout.tts_index, "TTS")]
-    else:
+    anchors: list[Anchor] = list(layout.anchors()) if layout is not None else []
+    if not anchors:
         strongest = np.where(np.isnan(result.effect), -1.0, np.abs(result.effect))
-        anchors = [(int(np.unravel_index(np.argmax(strongest), strongest.shape)[0]), "strongest")]
+        anchors = [Anchor(int(np.unravel_index(np.argmax(strongest), strongest.shape)[0]),
+                          "strongest")]
     fig, axes = plt.subplots(len(anchors), 1, figsize=(11, 1.8 * len(anchors)), squeeze=False)
     axes = axes[:, 0]
     image = None
-    for ax, (centre, label) in zip(axes, anchors, strict=True):
-        lo, hi = max(0, centre - flank), min(length, centre + flank + 1)
+    for ax, anchor in zip(axes, anchors, strict=True):
+        span = anchor.flank_range(flank)
+        lo, hi = max(0, span.start), min(length, span.stop)
         image = ax.imshow(np.ma.masked_invalid(display[lo:hi].T), aspect="auto",
                           interpolation="nearest", cmap=cmap, vmin=-limit, vmax=limit,
                           extent=(lo - 0.5, hi - 0.5, 3.5, -0.5))
@@ -435,16 +452,17 @@ def plot_ism_zoom(gene: str, result: IsmResult, target: PathLike,
         ticks = np.arange(lo, hi)
         ax.set_xticks(ticks)
         ax.set_xticklabels([decode(result.codes[i:i + 1]) for i in ticks], fontsize=6)
-        ax.axvline(centre, color="black", lw=0.8, ls="--")
-        ax.set_ylabel(f"{label}\n({centre})")
-    axes[-1].set_xlabel("reference base at each window position")
+        ax.axvline(anchor.x, color="black", lw=0.8, ls="--")
+        ax.set_ylabel(f"{anchor.label}\n({anchor.index})", fontsize=8)
+    where = "window position" if isinstance(layout, WindowLayout) else "position"
+    axes[-1].set_xlabel(f"reference base at each {where}")
     fig.suptitle(title or f"{gene}: predicted effect of each substitution")
     fig.colorbar(image, ax=axes, label="effect", fraction=0.03, pad=0.01)
     save_figure(fig, target)
 
 
 def write_ism_outputs(outdir: PathLike, genes: Sequence[str], results: Sequence[IsmResult],
-                      layout: WindowLayout | None = DEFAULT_LAYOUT, title: str = "",
+                      layout: SequenceLayout | None = DEFAULT_LAYOUT, title: str = "",
                       zoom_flank: int = 25) -> dict[str, Path]:
     """``ism.tsv``, ``ism.npz``, ``heatmap.png`` and ``zoom.png`` in ``outdir``."""
     outdir = Path(outdir)
@@ -466,9 +484,15 @@ def run(args: argparse.Namespace) -> int:
     model = load_scorer(args.model)
     policy = model_length_policy(model)
     genes, codes = read_sequences(args.fasta, model.seq_len, args.genes, policy)
-    layout: WindowLayout | None = None
+    layout: SequenceLayout | None = None
     if policy is None:
-        layout = WindowLayout(args.upstream, args.gene_part, args.downstream, args.mask)
+        layout = model_layout(model)
+        if layout is not None:
+            log.info("model layout %s: figures mark %s; --flank counts from there (the window "
+                     "layout options do not apply)", getattr(model, "info", {}).get("layout"),
+                     ", ".join(f"{a.label} at {a.index}" for a in layout.anchors()))
+        else:
+            layout = WindowLayout(args.upstream, args.gene_part, args.downstream, args.mask)
         if layout.length != model.seq_len:
             log.warning("layout length %d differs from the model's %d bases: the TSS/TTS "
                         "positions (--flank, figures) may be off", layout.length, model.seq_len)
@@ -513,8 +537,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--genes", nargs="+", help="ids of the FASTA records to score "
                                                    "(default: all)")
     parser.add_argument("--flank", type=int, default=None,
-                        help="only score positions within this many bp of the TSS and TTS "
-                             "(default: every position)")
+                        help="only score positions within this many bp of the TSS and TTS (of "
+                             "the published model imported by import-weights: of the promoter/"
+                             "terminator junction at 1500; default: every position)")
     parser.add_argument("--include-n", action="store_true",
                         help="also score the 4 bases at N positions (skipped by default)")
     add_layout_arguments(parser)

@@ -91,6 +91,7 @@ from torch import nn
 
 from plantt.encoding import decode, encode, normalize
 from plantt.io import InputError, PathLike, atomic_open, get_logger, open_text, write_tsv
+from plantt.windows import Anchor
 
 if TYPE_CHECKING:
     from plantt.models import TwoTower
@@ -132,6 +133,35 @@ class LegacySettings:
         for pool in self.pooled:
             length = length // 2 if pool else length
         return length * self.cnn_channels[-1]
+
+
+@dataclass(frozen=True)
+class LegacyLayout:
+    """The released model's input: ``promoter`` bases, then ``terminator`` bases. Its one
+    landmark is the junction (the first terminator base, index 1500), not a TSS and a TTS: ISM
+    figures mark it and ``plantt ism --flank`` counts from it."""
+
+    promoter: int = PROMOTER_LEN
+    terminator: int = TERMINATOR_LEN
+
+    @property
+    def length(self) -> int:
+        return self.promoter + self.terminator
+
+    @property
+    def junction_index(self) -> int:
+        return self.promoter
+
+    @property
+    def axis_label(self) -> str:
+        return (f"input position (bp): promoter 0-{self.promoter - 1}, terminator "
+                f"{self.promoter}-{self.length - 1}")
+
+    def anchors(self) -> tuple[Anchor, ...]:
+        return (Anchor(self.junction_index, "promoter | terminator", boundary=True),)
+
+
+LEGACY_LAYOUTS = {LEGACY_LAYOUT: LegacyLayout()}
 
 
 # ----------------------------------------------------------------------------------------------

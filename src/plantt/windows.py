@@ -26,6 +26,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,40 @@ MASK = 3
 PARTS = ("upstream", "gene_start", "gene_end", "downstream")
 COORD_COLUMNS = ["gene_id", "seqid", "strand", "part", "start", "end", "window_start",
                  "window_end", "n_padded", "clipped_left", "clipped_right"]
+
+
+class Anchor(NamedTuple):
+    """A landmark that figures of a layout mark: the TSS, the TTS, or a junction between parts.
+
+    A base anchor is the base at ``index``; a ``boundary`` lies between ``index - 1`` and
+    ``index`` (e.g. the first base of a part), and is drawn there.
+    """
+
+    index: int
+    label: str
+    boundary: bool = False
+
+    @property
+    def x(self) -> float:
+        """Where a figure draws the anchor (window index; a boundary between two bases)."""
+        return self.index - 0.5 if self.boundary else float(self.index)
+
+    def flank_range(self, flank: int) -> range:
+        """Indices within ``flank`` bp of the anchor: ``flank`` bases on each side of a boundary,
+        the base itself and ``flank`` on each side of a base anchor (not clipped to the window)."""
+        return range(self.index - flank, self.index + flank + (0 if self.boundary else 1))
+
+
+class SequenceLayout(Protocol):
+    """What ISM figures and ``--flank`` need of a layout: its length and its anchors."""
+
+    @property
+    def length(self) -> int: ...
+
+    @property
+    def axis_label(self) -> str: ...
+
+    def anchors(self) -> tuple[Anchor, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +107,14 @@ class WindowLayout:
     @property
     def tts_index(self) -> int:
         return self.upstream + 2 * self.gene_part - 1
+
+    @property
+    def axis_label(self) -> str:
+        return "window position (bp)"
+
+    def anchors(self) -> tuple[Anchor, ...]:
+        """The TSS and the TTS (bases of the window)."""
+        return (Anchor(self.tss_index, "TSS"), Anchor(self.tts_index, "TTS"))
 
     @property
     def part_lengths(self) -> tuple[int, int, int, int]:

@@ -23,6 +23,13 @@ from plantt.sheets import (
     load_sample_sheet,
     load_species_sheet,
 )
+from plantt.published import PublishedSettings
+from plantt.published import coerce_config as coerce_published_config
+
+# `snakemake --config published='{...}'` hands nested numbers over as text ("1", "null"): convert
+# them before the schema checks the section.
+if config.get("published") is not None:
+    config["published"] = coerce_published_config(config["published"])
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
@@ -276,8 +283,14 @@ def preprocess_outputs():
 
 
 def get_final_outputs():
-    """The default target: the whole chain, reads to trained, evaluated and interpreted models."""
-    return preprocess_outputs() + metrics_outputs() + interpret_outputs()
+    """The default target: the whole chain, reads to trained, evaluated and interpreted models,
+    and the published PlanTT-CNN's predictions when its section of the config is set."""
+    return (
+        preprocess_outputs()
+        + metrics_outputs()
+        + interpret_outputs()
+        + published_outputs()
+    )
 
 
 # ---- PRO-seq ----
@@ -490,3 +503,49 @@ def get_fit_settings(wildcards, resources, threads):
 def fit_outputs():
     """Targets of `snakemake fit_all`: every dataset of fit.datasets, fitted."""
     return [f"results/fit/{dataset}/metrics_summary.tsv" for dataset in FIT_DATASETS]
+
+
+# ---- the published PlanTT-CNN (plantt import-weights) ----
+
+try:
+    PUBLISHED = PublishedSettings.from_config(config.get("published"))
+except ValueError as err:
+    raise WorkflowError(f"published: {err}") from None
+PUBLISHED_DIR = "results/published"
+# Records whose ISM (and edits) are run: an empty list when the section is off.
+PUBLISHED_RECORDS = list(PUBLISHED.ism) if PUBLISHED.enabled else []
+
+
+def get_published_weights(wildcards):
+    if not PUBLISHED.enabled:
+        raise WorkflowError(
+            "published.weights is not set: point it at planttcnn.pt (config/README.md, "
+            '"The published PlanTT-CNN")'
+        )
+    return PUBLISHED.weights
+
+
+def get_published_inputs(wildcards):
+    """The input FASTA files: {"sequences": ...} or {"promoter": ..., "terminator": ...}."""
+    return PUBLISHED.input_files()
+
+
+def published_outputs():
+    """Targets of `snakemake published_all` (none while published.weights is unset)."""
+    if not PUBLISHED.enabled:
+        return []
+    outputs = [
+        f"{PUBLISHED_DIR}/model/model.json",
+        f"{PUBLISHED_DIR}/scores.tsv",
+        f"{PUBLISHED_DIR}/predictions.tsv",
+        f"{PUBLISHED_DIR}/predictions.png",
+    ]
+    for record in PUBLISHED_RECORDS:
+        outputs += [
+            f"{PUBLISHED_DIR}/ism/{record}/ism.tsv",
+            f"{PUBLISHED_DIR}/ism/{record}/heatmap.png",
+            f"{PUBLISHED_DIR}/ism/{record}/zoom.png",
+        ]
+        if PUBLISHED.edit_budget > 0:
+            outputs.append(f"{PUBLISHED_DIR}/edit/{record}.tsv")
+    return outputs
