@@ -410,11 +410,13 @@ def _predict_raw(model: nn.Module, bank: CodeBank, index: tuple[np.ndarray, ...]
 
 def predict_pairs(model: nn.Module, codes: np.ndarray | torch.Tensor, idx_a: np.ndarray,
                   idx_b: np.ndarray, batch_size: int = 128,
-                  device: str | torch.device | None = None, amp: bool = True) -> np.ndarray:
+                  device: str | torch.device | None = None, amp: bool = False) -> np.ndarray:
     """Predictions for pairs of rows of ``codes`` (eval mode; the model's mode is restored).
 
     PlanTT: predicted difference ``e_a - e_b``. Washburn: probability that ``e_a > e_b``.
-    ``device`` defaults to the model's device (the model is moved there otherwise).
+    ``device`` defaults to the model's device (the model is moved there otherwise). Reported
+    predictions are float32 unless ``amp``: bf16 keeps ~3 significant digits, so two towers'
+    sums of order 1000 (the published model's) would differ by several units from rounding.
     """
     dev = torch.device(device) if device is not None else _model_device(model)
     model.to(dev)
@@ -428,7 +430,7 @@ def predict_pairs(model: nn.Module, codes: np.ndarray | torch.Tensor, idx_a: np.
 
 def predict_sequences(model: nn.Module, codes: np.ndarray | torch.Tensor, idx: np.ndarray,
                       batch_size: int = 128, device: str | torch.device | None = None,
-                      amp: bool = True) -> np.ndarray:
+                      amp: bool = False) -> np.ndarray:
     """Per-sequence outputs for rows ``idx`` of ``codes``: a single-sequence model's predicted
     expression, or a two-tower model's score ``sum(z)`` (expression up to an offset)."""
     if getattr(model, "kind", "plantt") == "washburn":
