@@ -169,6 +169,36 @@ def test_cli_writes_table_npz_and_figures(tmp_path) -> None:
         assert (tmp_path / "out" / name).stat().st_size > 1000
 
 
+def test_cli_float64_scores_with_a_float64_tower(tmp_path) -> None:
+    length = 64
+    model = random_model(length, seed=9)
+    save_model(tmp_path / "model", model)
+    codes = random_codes(length, 21)
+    (tmp_path / "one.fa").write_text(f">g\n{decode(codes)}\n")
+    parser = argparse.ArgumentParser()
+    ism.register_cli(parser.add_subparsers())
+    common = ["--model", str(tmp_path / "model"), "--fasta", str(tmp_path / "one.fa"),
+              "--upstream", "20", "--gene-part", "12", "--downstream", "20"]
+    for name, extra in (("f32", []), ("f64", ["--float64"])):
+        args = parser.parse_args(["ism", *common, "--out", str(tmp_path / name), *extra])
+        assert args.func(args) == 0
+    f64 = np.load(tmp_path / "f64" / "ism.npz")["effect"][0]
+    f32 = np.load(tmp_path / "f32" / "ism.npz")["effect"][0]
+    # float64 brute force: each substitution through the float64 tower
+    double = model.double().eval()
+    with torch.no_grad():
+        reference = double.tower(soft_one_hot(codes[None], dtype=torch.float64)).sum()
+        for position, alt in [(3, (codes[3] + 1) % 4), (40, (codes[40] + 2) % 4)]:
+            mutant = codes.copy()
+            mutant[position] = alt
+            score = double.tower(soft_one_hot(mutant[None], dtype=torch.float64)).sum()
+            assert f64[position, alt] == pytest.approx(float(score - reference), abs=1e-12)
+    finite = np.isfinite(f32)
+    assert np.array_equal(finite, np.isfinite(f64))
+    assert np.abs(f32[finite] - f64[finite]).max() < 1e-4
+    assert np.abs(f32[finite] - f64[finite]).max() > 0  # really another precision
+
+
 def test_cli_rejects_sequences_of_the_wrong_length(tmp_path) -> None:
     save_model(tmp_path / "model", random_model(64))
     fasta = tmp_path / "short.fa"

@@ -482,6 +482,8 @@ def write_ism_outputs(outdir: PathLike, genes: Sequence[str], results: Sequence[
 # ----------------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
     model = load_scorer(args.model)
+    if args.float64:
+        model = model.double()
     policy = model_length_policy(model)
     genes, codes = read_sequences(args.fasta, model.seq_len, args.genes, policy)
     layout: SequenceLayout | None = None
@@ -542,5 +544,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                              "terminator junction at 1500; default: every position)")
     parser.add_argument("--include-n", action="store_true",
                         help="also score the 4 bases at N positions (skipped by default)")
+    parser.add_argument("--float64", action="store_true",
+                        help="score in float64 (2-4x slower on a CPU): float32 rounds a deep "
+                             "tower's sums to ~1e-3, which matters only for effects that small")
     add_layout_arguments(parser)
     parser.set_defaults(func=run)
