@@ -153,7 +153,7 @@ def _tres(text: str) -> dict[str, str]:
 
 @pytest.mark.workflow
 def test_demo_fold_trains_through_slurm(demo_workdir: Path, slurm_cluster: dict,
-                                        tmp_path: Path) -> None:
+                                        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     # The cluster recomputes one assay's labels and folds and trains one fold; the local copy of the
     # demo run trains the same fold for comparison.
     cluster_run, local_run = tmp_path / "cluster", tmp_path / "local"
@@ -190,7 +190,9 @@ def test_demo_fold_trains_through_slurm(demo_workdir: Path, slurm_cluster: dict,
     # Every job went through sbatch, once (no retry, no duplicate): labels, folds, training.
     submitted = re.findall(r"^Job (\d+) has been submitted with SLURM jobid (\d+) .*$", text,
                            flags=re.MULTILINE)
-    print("\n".join(line for line in text.splitlines() if "submitted with SLURM jobid" in line))
+    with capsys.disabled():  # into the CI log, also when the test passes
+        print("\nSLURM submissions (from the Snakemake log):")
+        print("\n".join(line for line in text.splitlines() if "submitted with SLURM jobid" in line))
     assert len(submitted) == 3 and len({job for job, _ in submitted}) == 3, text[-8000:]
     slurm_ids = [slurm_id for _, slurm_id in submitted]
     records = _sacct(slurm_ids, slurm_cluster)
