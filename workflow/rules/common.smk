@@ -11,10 +11,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 # The package lives in src/; make it importable even where it was not pip-installed (e.g. when
-# Snakemake runs from a clone with --use-conda environments that only hold the dependencies).
+# Snakemake runs from a clone with --use-conda environments that only hold the dependencies), and
+# put it first: this checkout's package, not another clone's that happens to be installed.
 _SRC = Path(workflow.basedir) / "src"
-if _SRC.is_dir() and str(_SRC) not in sys.path:
-    sys.path.insert(0, str(_SRC))
+if _SRC.is_dir():
+    sys.path[:] = [_SRC.as_posix()] + [p for p in sys.path if p != _SRC.as_posix()]
 
 from plantt.sheets import (
     ASSAYS,

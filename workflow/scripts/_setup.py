@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 _SRC = Path(__file__).resolve().parents[2] / "src"
-if _SRC.is_dir() and str(_SRC) not in sys.path:
-    sys.path.insert(0, str(_SRC))
+if _SRC.is_dir():  # first: this checkout's package, not another clone's that is installed
+    sys.path[:] = [str(_SRC)] + [p for p in sys.path if p != str(_SRC)]
 
 
 def run_plantt(argv: list, log_path: str) -> None:
