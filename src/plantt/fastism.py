@@ -339,7 +339,8 @@ class FastIsm:
         self.compiled = compiled
         param = next(tower.parameters())
         self.device, self.dtype = param.device, param.dtype
-        self.codes = torch.as_tensor(np.asarray(codes, dtype=np.uint8)).to(self.device)
+        # a copy: the caller's array may be read-only (a memory-mapped encoded.npy)
+        self.codes = torch.tensor(np.array(codes, dtype=np.uint8), device=self.device)
         if self.codes.ndim != 1 or self.codes.numel() != tower.seq_len:
             raise ValueError(f"one sequence of {tower.seq_len} codes is needed")
         with torch.inference_mode():
