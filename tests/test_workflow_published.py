@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -167,3 +169,13 @@ def test_default_config_plans_no_published_job(tmp_path: Path) -> None:
     plan = proc.stdout + proc.stderr
     assert "simulate_demo" in plan and "interpret_ism" in plan
     assert "published_" not in plan
+
+
+def test_published_all_without_weights_is_a_clear_error(tmp_path: Path) -> None:
+    """Asking for the stage while it is off names the missing key instead of doing nothing."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+           "--cores", "1", "-n", "published_all"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "published.weights" in proc.stdout + proc.stderr

@@ -531,6 +531,16 @@ def get_published_inputs(wildcards):
     return PUBLISHED.input_files()
 
 
+def published_all_input(wildcards):
+    """Input of `published_all`: a clear error, rather than an empty target, while the stage is off."""
+    if not PUBLISHED.enabled:
+        raise WorkflowError(
+            "published_all: the published PlanTT-CNN stage is off; set published.weights (and its "
+            "sequences) in the config: see config/README.md, 'The published PlanTT-CNN'"
+        )
+    return published_outputs()
+
+
 def published_outputs():
     """Targets of `snakemake published_all` (none while published.weights is unset)."""
     if not PUBLISHED.enabled:

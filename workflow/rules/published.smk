@@ -154,7 +154,7 @@ rule published_edit:
 
 
 # `snakemake --cores N published_all` runs only this stage (also part of the default target when
-# published.weights is set; nothing to do while it is not).
+# published.weights is set; an error while it is not).
 rule published_all:
     input:
-        published_outputs(),
+        published_all_input,
