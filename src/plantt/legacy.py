@@ -89,8 +89,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from plantt import tables
 from plantt.encoding import decode, encode, normalize
-from plantt.io import InputError, PathLike, atomic_open, get_logger, open_text, write_tsv
+from plantt.io import InputError, PathLike, atomic_open, get_logger, write_tsv
 from plantt.windows import Anchor
 
 if TYPE_CHECKING:
@@ -345,27 +346,7 @@ def legacy_input(promoter: str, terminator: str) -> str:
 
 def read_fasta_records(path: PathLike) -> list[tuple[str, str]]:
     """(id, sequence) of every record of a (possibly gzipped) FASTA file."""
-    records: list[tuple[str, str]] = []
-    name: str | None = None
-    chunks: list[str] = []
-    with open_text(path) as handle:
-        for line_no, line in enumerate(handle, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith(">"):
-                if name is not None:
-                    records.append((name, "".join(chunks)))
-                name, chunks = (line[1:].split() or [""])[0], []
-            elif name is None:
-                raise InputError(path, "sequence before the first '>' header", line=line_no)
-            else:
-                chunks.append(line)
-    if name is not None:
-        records.append((name, "".join(chunks)))
-    if not records:
-        raise InputError(path, "no FASTA records found")
-    return records
+    return [(record.name, record.sequence) for record in tables.read_fasta_records(path)]
 
 
 def legacy_inputs_from_files(promoter: PathLike | None = None, terminator: PathLike | None = None,
