@@ -375,18 +375,29 @@ def _log_unused(fasta: dict[str, tuple[str, int]], used: set[str], fasta_path: P
                  fasta_path)
 
 
-def read_single_table(path: PathLike, values: PathLike | None = None) -> SequenceTable:
-    """A ``single`` table (TSV/CSV), or a FASTA ``path`` with a ``values`` table."""
+def _open_table(path: PathLike, values: PathLike | None, values_columns: list[str],
+                values_help: str, table_columns: list[str]
+                ) -> tuple[dict[str, tuple[str, int]] | None, PathLike, list[str],
+                           Iterator[tuple[int, dict[str, str]]]]:
+    """(FASTA sequences or ``None``, the table read, its header, its rows) of a table ``path``, or
+    of a FASTA ``path`` with its ``values`` table; the required columns checked."""
     fasta: dict[str, tuple[str, int]] | None = None
     source = path
     if is_fasta(path):
         if values is None:
-            raise InputError(path, "a FASTA file needs a values table (id, expression[, group])")
+            raise InputError(path, f"a FASTA file needs a values table ({values_help})")
         fasta, source = _fasta_sequences(path), values
     elif values is not None:
         raise InputError(values, "a values table goes with a FASTA file of sequences only")
     header, rows = iter_rows(source)
-    _require(source, header, ["id", "expression"] if fasta is not None else list(SINGLE_COLUMNS))
+    _require(source, header, values_columns if fasta is not None else table_columns)
+    return fasta, source, header, rows
+
+
+def read_single_table(path: PathLike, values: PathLike | None = None) -> SequenceTable:
+    """A ``single`` table (TSV/CSV), or a FASTA ``path`` with a ``values`` table."""
+    fasta, source, header, rows = _open_table(path, values, ["id", "expression"],
+                                              "id, expression[, group]", list(SINGLE_COLUMNS))
     has_group, has_id = "group" in header, "id" in header
     ids = _IdChecker(source)
     out_ids, seqs, expression, groups, lines = [], [], [], [], []
@@ -411,18 +422,9 @@ def read_single_table(path: PathLike, values: PathLike | None = None) -> Sequenc
 
 def read_pairs_table(path: PathLike, values: PathLike | None = None) -> PairTable:
     """A ``pairs`` table (TSV/CSV), or a FASTA ``path`` with a ``values`` table."""
-    fasta: dict[str, tuple[str, int]] | None = None
-    source = path
-    if is_fasta(path):
-        if values is None:
-            raise InputError(path, "a FASTA file needs a values table (id_a, id_b, target"
-                                   "[, group, id])")
-        fasta, source = _fasta_sequences(path), values
-    elif values is not None:
-        raise InputError(values, "a values table goes with a FASTA file of sequences only")
-    header, rows = iter_rows(source)
-    _require(source, header, ["id_a", "id_b", "target"] if fasta is not None
-             else list(PAIR_COLUMNS))
+    fasta, source, header, rows = _open_table(path, values, ["id_a", "id_b", "target"],
+                                              "id_a, id_b, target[, group, id]",
+                                              list(PAIR_COLUMNS))
     has_group, has_id = "group" in header, "id" in header
     ids = _IdChecker(source)
     out_ids, seq_a, seq_b, target, groups, lines = [], [], [], [], [], []
