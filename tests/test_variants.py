@@ -285,3 +285,46 @@ def test_short_gene_variant_changes_both_gene_parts(tmp_path: Path) -> None:
     assert np.nonzero(ref_codes != alt_codes)[0].tolist() == [1200, 1600]
     assert V.window_indices(gene, V.reference_anchors(gene), [1400]) == \
         [(1200, "gene_start"), (1600, "gene_end")]
+
+
+def test_snvs_and_mnvs_take_the_sliced_path_with_full_pass_effects(
+        data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gene P's four SNVs and MNV (five alleles, ``SLICED_MIN_ALLELES``) are scored on slices of one
+    recorded REF pass, its deletion and gene M's lone SNV by full passes; the effects equal those of
+    full passes for every allele."""
+    chr1 = data["contigs"]["chr1"]
+
+    def other(text: str) -> str:
+        return "".join("A" if base != "A" else "C" for base in text)
+
+    lines = [f"chr1\t1991\tsnv1\t{chr1[1990]}\t{other(chr1[1990])}",
+             f"chr1\t2100\tdel\t{chr1[2099:2104]}\t{chr1[2099]}",
+             f"chr1\t2101\tsnv2\t{chr1[2100]}\t{other(chr1[2100])}",
+             f"chr1\t2202\tsnv3\t{chr1[2201]}\t{other(chr1[2201])}",
+             f"chr1\t4302\tsnv4\t{chr1[4301]}\t{other(chr1[4301])}",
+             f"chr1\t4401\tmnv\t{chr1[4400:4403]}\t{other(chr1[4400:4403])}",
+             f"chr1\t9511\tlone\t{chr1[9510]}\t{other(chr1[9510])}"]
+    vcf = write_vcf(tmp_path / "calls.vcf", lines)
+    sliced_edits: list[list[tuple[int, np.ndarray]]] = []
+    edited_scores = V.fastism.FastIsm.edited_scores
+
+    def spy(self, edits, *args, **kwargs):
+        sliced_edits.append(edits)
+        return edited_scores(self, edits, *args, **kwargs)
+
+    monkeypatch.setattr(V.fastism.FastIsm, "edited_scores", spy)
+    model = random_model(seed=3)
+    with torch.no_grad():  # larger single-base effects than the default initialisation's
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv1d):
+                module.weight.mul_(2.0)
+    table, _ = V.score_vcf(model, vcf, data["fasta"], data["genes"])
+    assert [[(start, len(codes)) for start, codes in edits] for edits in sliced_edits] == \
+        [[(990, 1), (1100, 1), (1201, 1), (1801, 1), (1900, 3)]]
+    assert (table["status"] == "ok").all() and len(table) == len(lines)
+
+    full, _ = V.score_vcf(model, vcf, data["fasta"], data["genes"], sliced=False)
+    assert len(sliced_edits) == 1  # the full-pass run never slices
+    np.testing.assert_allclose(table["effect"], full["effect"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(table["ref_score"], full["ref_score"], atol=1e-6, rtol=0)
+    assert table["effect"].abs().min() > 1e-3  # large enough for the comparison to fail

@@ -2,15 +2,18 @@
 
 A substitution at input position ``p`` can only change the activations inside the receptive field
 of ``p``. So the reference activations of every layer are computed once, and each batch of mutants
-(all mutants of a group of nearby positions, which share one slice) is pushed through the tower
-layer by layer on the slice of positions that may differ: a convolution or pooling with kernel
-``k``, stride ``s`` and left padding ``pl`` maps a changed input range ``[a, b)`` to the outputs
-whose windows touch it, and reads the input window those outputs need, filled from the reference
-activations outside the changed range and padded exactly as the real layer pads (zeros for
-convolutions, ``-inf`` for ceil-mode max pooling). Batch norm (eval: an affine map), activations,
-dropout (eval: identity) and pointwise convolutions act on the slice alone; a residual block's
-output slice is the union of its input's and its branch's changed ranges (the branch's always
-contains the input's).
+is pushed through the tower layer by layer on the slice of positions that may differ. Every row of
+a batch has its own changed range (one width per layer, so that the batch is one tensor): the
+mutants of an ISM run in groups of nearby positions that share one range (windows are then plain
+slices of the reference), scattered edits such as a gene's SNVs each with its own range (windows
+gathered per row); a row whose range is narrower than the batch's width recomputes a few unchanged
+positions, which is exact. A convolution or pooling with kernel ``k``, stride ``s`` and left
+padding ``pl`` maps a changed input range ``[a, b)`` to the outputs whose windows touch it, and
+reads the input window those outputs need, filled from the reference activations outside the
+changed range and padded exactly as the real layer pads (zeros for convolutions, ``-inf`` for
+ceil-mode max pooling). Batch norm (eval: an affine map), activations, dropout (eval: identity)
+and pointwise convolutions act on the slice alone; a residual block's output slice is the union of
+its input's and its branch's changed ranges (the branch's always contains the input's).
 
 The trunk's one-channel output is short (a few to a few hundred positions), so the mutant's map is
 spliced into the reference map in full and the real readout (optional adaptive average pooling,
@@ -235,40 +238,65 @@ def compile_tower(tower: nn.Module) -> SlicedTower | None:
 # ----------------------------------------------------------------------------------------------
 # Running a batch of mutants on slices
 # ----------------------------------------------------------------------------------------------
+def _arange(width: int, device: torch.device) -> torch.Tensor:
+    return torch.arange(width, device=device)
+
+
 @dataclass
 class Slice:
-    """Activations of a batch of mutants: the reference ``(1, C, L)`` everywhere except positions
-    ``[lo, hi)``, which hold ``values`` ``(B, C, hi - lo)``."""
+    """Activations of a batch of sequences: row ``b`` equals the reference ``(1, C, L)`` except at
+    positions ``[lo[b], lo[b] + width)``, which hold ``values[b]`` (``values``: ``(B, C, width)``).
+    Rows may start at different positions; they share one width."""
 
     reference: torch.Tensor
-    lo: int
-    hi: int
+    lo: np.ndarray  # (B,) int64
     values: torch.Tensor
 
-    def window(self, start: int, stop: int, fill: float) -> torch.Tensor:
-        """Positions ``[start, stop)`` of every mutant; outside the sequence: ``fill``."""
+    @property
+    def hi(self) -> np.ndarray:
+        return self.lo + self.values.shape[-1]
+
+    def window(self, starts: np.ndarray, width: int, fill: float) -> torch.Tensor:
+        """Positions ``[starts[b], starts[b] + width)`` of every row ``b``, ``(B, C, width)``;
+        outside the sequence: ``fill``."""
+        changed = self.values.shape[-1]
+        if changed == width and np.array_equal(starts, self.lo):
+            return self.values
+        batch, channels, device = self.values.shape[0], self.reference.shape[1], \
+            self.values.device
+        offset = self.lo - starts
+        # changed positions outside the window are dropped: read a window wide enough to hold
+        # them all, then cut it
+        extra_left = max(0, -int(offset.min())) if changed else 0
+        extra_right = max(0, int((offset + changed).max()) - width) if changed else 0
+        first = starts - extra_left
+        total = width + extra_left + extra_right
         length = self.reference.shape[-1]
-        batch, channels = self.values.shape[0], self.reference.shape[1]
-        parts = []
-        if start < 0:
-            parts.append(self.values.new_full((batch, channels, -start), fill))
-        a, b = max(start, 0), min(stop, length)
-        if a < self.lo:
-            parts.append(self.reference[..., a:min(self.lo, b)].expand(batch, -1, -1))
-        lo, hi = max(a, self.lo), min(b, self.hi)
-        if lo < hi:
-            parts.append(self.values[..., lo - self.lo:hi - self.lo])
-        if b > self.hi:
-            parts.append(self.reference[..., max(self.hi, a):b].expand(batch, -1, -1))
-        if stop > length:
-            parts.append(self.values.new_full((batch, channels, stop - length), fill))
-        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+        pad_left, pad_right = max(0, -int(first.min())), max(0, int(first.max()) + total - length)
+        reference = F.pad(self.reference, (pad_left, pad_right), value=fill) \
+            if pad_left or pad_right else self.reference
+        if np.all(first == first[0]):
+            a = int(first[0]) + pad_left
+            out = reference[..., a:a + total].expand(batch, -1, -1).clone()
+        else:
+            index = torch.as_tensor(first + pad_left, device=device)[:, None] + \
+                _arange(total, device)
+            out = reference.expand(batch, -1, -1).gather(
+                2, index[:, None, :].expand(-1, channels, -1))
+        if changed:
+            at = offset + extra_left
+            if np.all(at == at[0]):
+                out[..., int(at[0]):int(at[0]) + changed] = self.values
+            else:
+                index = torch.as_tensor(at, device=device)[:, None] + _arange(changed, device)
+                out.scatter_(2, index[:, None, :].expand(-1, out.shape[1], -1), self.values)
+        return out[..., extra_left:extra_left + width] if total != width else out
 
 
 @dataclass
 class ConcatSlice:
-    """Slices of the same positions concatenated along channels (a dense block's input); each
-    part keeps its own changed range."""
+    """Slices of the same rows concatenated along channels (a dense block's input); each part
+    keeps its own changed ranges."""
 
     parts: list[Slice]
 
@@ -277,17 +305,26 @@ class ConcatSlice:
         return self.parts[0].reference
 
     @property
-    def lo(self) -> int:
-        return min(p.lo for p in self.parts if p.hi > p.lo)
+    def lo(self) -> np.ndarray:
+        return np.min([p.lo for p in self.parts if p.values.shape[-1]], axis=0)
 
     @property
-    def hi(self) -> int:
-        return max(p.hi for p in self.parts if p.hi > p.lo)
+    def hi(self) -> np.ndarray:
+        return np.max([p.hi for p in self.parts if p.values.shape[-1]], axis=0)
 
-    def window(self, start: int, stop: int, fill: float) -> torch.Tensor:
-        windows = [p.window(start, stop, fill) for p in self.parts]
-        batch = max(w.shape[0] for w in windows)
-        return torch.cat([w.expand(batch, -1, -1) for w in windows], dim=1)
+    @property
+    def values(self) -> torch.Tensor:  # only its batch size is read
+        return self.parts[0].values
+
+    def window(self, starts: np.ndarray, width: int, fill: float) -> torch.Tensor:
+        return torch.cat([p.window(starts, width, fill) for p in self.parts], dim=1)
+
+
+def _common_range(lo: np.ndarray, hi: np.ndarray, length: int) -> tuple[np.ndarray, int]:
+    """Per-row starts and one width covering every row's ``[lo, hi)``, inside ``[0, length)``:
+    rows needing less compute a few unchanged positions too (exact, and one batch)."""
+    width = int((hi - lo).max())
+    return np.minimum(lo, length - width), width
 
 
 def _run_ops(ops: list[Operation], x: Slice | ConcatSlice, refs: list[torch.Tensor] | None,
@@ -295,23 +332,31 @@ def _run_ops(ops: list[Operation], x: Slice | ConcatSlice, refs: list[torch.Tens
     """Push ``x`` through ``ops``; ``refs`` holds each op's reference output (consumed in order)
     or, in the reference pass (``refs is None``), is filled in ``record``."""
     for op in ops:
+        length = x.reference.shape[-1]
         if isinstance(op, PointwiseOp):
-            values = op.module(x.values)
-            out_lo, out_hi = x.lo, x.hi
+            assert isinstance(x, Slice)
+            values, lo = op.module(x.values), x.lo
         elif isinstance(op, DenseOp):
-            parts = [x]
+            parts: list[Slice] = [x] if isinstance(x, Slice) else list(x.parts)
             for unit in op.units:
                 y = _run_ops(unit, ConcatSlice(parts), refs, record)
                 parts.append(y)
-            values, out_lo, out_hi = y.values, y.lo, y.hi
+            values, lo = y.values, y.lo
         elif isinstance(op, WindowOp):
-            out_lo, out_hi = op.changed_outputs(x.lo, x.hi, x.reference.shape[-1])
-            values = op.apply(x.window(*op.needed_inputs(out_lo, out_hi), op.fill)) \
-                if out_hi > out_lo else x.values.new_zeros(0)
+            k, s, pad = op.kernel, op.stride, op.left_pad
+            out_length = op.out_length(length)
+            first = np.maximum(0, -((k - 1 - x.lo - pad) // s))
+            last = np.minimum(out_length, (x.hi - 1 + pad) // s + 1)
+            lo, width = _common_range(first, np.maximum(first, last), out_length)
+            if width > 0:
+                values = op.apply(x.window(lo * s - pad, (width - 1) * s + k, op.fill))
+            else:
+                values = x.values.new_zeros(0)
         else:
             branch = _run_ops(op.branch, x, refs, record)
-            out_lo, out_hi = min(x.lo, branch.lo), max(x.hi, branch.hi)
-            values = x.window(out_lo, out_hi, 0.0) + branch.window(out_lo, out_hi, 0.0)
+            lo, width = _common_range(np.minimum(x.lo, branch.lo), np.maximum(x.hi, branch.hi),
+                                      length)
+            values = x.window(lo, width, 0.0) + branch.window(lo, width, 0.0)
             if op.activation is not None:
                 values = op.activation(values)
         if refs is None:
@@ -320,18 +365,23 @@ def _run_ops(ops: list[Operation], x: Slice | ConcatSlice, refs: list[torch.Tens
             reference = values
         else:
             reference = refs.pop(0)
-        if out_hi <= out_lo:  # nothing can change (e.g. an empty group)
+        if values.ndim != 3 or values.shape[-1] == 0:  # nothing can change (no changed input)
             values = reference[..., :0].expand(x.values.shape[0], -1, -1)
-            out_lo = out_hi = 0
-        x = Slice(reference, out_lo, out_hi, values)
+            lo = np.zeros_like(x.lo)
+        x = Slice(reference, lo, values)
+    assert isinstance(x, Slice)
     return x
 
 
 class FastIsm:
-    """Sliced scoring of single-base substitutions of one reference sequence.
+    """Sliced scoring of single-base substitutions (and other same-length edits) of one
+    reference sequence.
 
     Build it once per sequence (one full tower pass records every layer's reference activations);
-    :meth:`scores` then gives ``sum(z)`` of each mutant.
+    :meth:`scores` then gives ``sum(z)`` of each mutant, :meth:`edited_scores` of each edit. Each
+    row of a batch carries its own changed range (all of one width per layer), so edits anywhere
+    in the sequence run together, each computing only its own receptive field (a batch size of
+    one would fall on PyTorch's slow CPU convolution for small inputs).
     """
 
     def __init__(self, compiled: SlicedTower, codes: np.ndarray):
@@ -347,46 +397,73 @@ class FastIsm:
             one_hot = soft_one_hot(self.codes[None], dtype=self.dtype)
             self.input_reference = one_hot
             self.references: list[torch.Tensor] = []
-            full = Slice(one_hot, 0, one_hot.shape[-1], one_hot)
+            full = Slice(one_hot, np.zeros(1, dtype=np.int64), one_hot)
             out = _run_ops(compiled.ops, full, None, self.references)
             self.reference_score = float(self._readout(out)[0])
 
     def _readout(self, x: Slice) -> torch.Tensor:
         assert self.compiled.readout is not None
-        return self.compiled.readout(x.window(0, x.reference.shape[-1], 0.0))
+        length = x.reference.shape[-1]
+        return self.compiled.readout(x.window(np.zeros_like(x.lo), length, 0.0))
 
-    def _group_scores(self, positions: torch.Tensor, alts: torch.Tensor) -> torch.Tensor:
-        lo, hi = int(positions.min()), int(positions.max()) + 1
-        window = self.codes[lo:hi].unsqueeze(0).repeat(len(positions), 1)
-        window[torch.arange(len(positions), device=self.device), positions - lo] = alts
-        x = Slice(self.input_reference, lo, hi, soft_one_hot(window, dtype=self.dtype))
+    def _batch_scores(self, lo: np.ndarray, window: torch.Tensor) -> np.ndarray:
+        """``sum(z)`` of sequences equal to the reference except that row ``b`` holds
+        ``window[b]`` (codes, ``(B, width)``) at positions ``[lo[b], lo[b] + width)``."""
+        x = Slice(self.input_reference, lo, soft_one_hot(window, dtype=self.dtype))
         out = _run_ops(self.compiled.ops, x, list(self.references), None)
-        return self._readout(out)
+        return self._readout(out).double().cpu().numpy()
+
+    def edited_scores(self, edits: list[tuple[int, np.ndarray]], batch_size: int = 256
+                      ) -> np.ndarray:
+        """``sum(z)`` (float64) of each edited sequence: ``edits[i] = (start, codes)`` replaces the
+        reference from ``start`` on by ``codes`` (one or more bases, the length unchanged: SNVs
+        and MNVs of a variant call set); ``batch_size`` edits at a time, in order of position.
+        """
+        length = self.codes.numel()
+        starts = np.array([start for start, _ in edits], dtype=np.int64)
+        ends = np.array([start + len(codes) for start, codes in edits], dtype=np.int64)
+        if np.any(starts < 0) or np.any(ends > length) or np.any(ends <= starts):
+            raise ValueError(f"edits must be non-empty and lie within the {length} bases")
+        out = np.empty(len(edits), dtype=np.float64)
+        order = np.argsort(starts, kind="stable")
+        reference = self.codes.cpu().numpy()
+        with torch.inference_mode():
+            for first in range(0, order.size, batch_size):
+                rows = order[first:first + batch_size]
+                lo, width = _common_range(starts[rows], ends[rows], length)
+                window = reference[lo[:, None] + np.arange(width)]
+                for row, i in enumerate(rows):
+                    start, codes = edits[i]
+                    window[row, start - lo[row]:start - lo[row] + len(codes)] = codes
+                out[rows] = self._batch_scores(lo, torch.as_tensor(window, device=self.device))
+        return out
 
     def scores(self, positions: np.ndarray, alts: np.ndarray, group_width: int = 24,
                batch_size: int = 256) -> np.ndarray:
         """``sum(z)`` (float64) of each mutant (``alts[i]`` at ``positions[i]``).
 
-        Mutants within ``group_width`` bases of each other's group start share one slice; at most
-        ``batch_size`` mutants run together.
+        Mutants within ``group_width`` bases of their group's first position run as one batch
+        (at most ``batch_size``) on one shared slice: for the contiguous positions of an ISM this
+        costs a few more positions per layer than a range per mutant, but the windows are then
+        plain slices of the reference instead of per-row gathers, which is faster.
         """
         positions = np.asarray(positions, dtype=np.int64)
         alts = np.asarray(alts, dtype=np.uint8)
         out = np.empty(positions.size, dtype=np.float64)
-        if positions.size == 0:
-            return out
         order = np.argsort(positions, kind="stable")
         sorted_pos = positions[order]
         with torch.inference_mode():
             start = 0
             while start < sorted_pos.size:
                 stop = int(np.searchsorted(sorted_pos, sorted_pos[start] + group_width))
-                stop = min(stop, start + batch_size)
-                rows = order[start:stop]
-                sums = self._group_scores(torch.as_tensor(positions[rows], device=self.device),
-                                          torch.as_tensor(alts[rows], device=self.device))
-                out[rows] = sums.double().cpu().numpy()
-                start = stop
+                rows = order[start:min(stop, start + batch_size)]
+                lo, hi = int(positions[rows].min()), int(positions[rows].max()) + 1
+                window = self.codes[lo:hi].unsqueeze(0).repeat(rows.size, 1)
+                window[torch.arange(rows.size, device=self.device),
+                       torch.as_tensor(positions[rows] - lo, device=self.device)] = \
+                    torch.as_tensor(alts[rows], device=self.device)
+                out[rows] = self._batch_scores(np.full(rows.size, lo), window)
+                start += rows.size
         return out
 
 
