@@ -53,8 +53,7 @@ def scattered_edits(model: torch.nn.Module, codes: np.ndarray, n: int, batch_siz
     for ``n`` SNVs at random positions of ``codes``."""
     positions = np.sort(rng.choice(codes.size, n, replace=False))
     alts = ((codes[positions] + rng.integers(1, 4, n)) % 4).astype(np.uint8)
-    edited = np.repeat(codes[None], n, axis=0)
-    edited[np.arange(n), positions] = alts
+    edited = ism.mutant_batch(codes, positions, alts).numpy()
     full, full_s = timed(ism.sequence_scores, model, edited, batch_size)
 
     def sliced() -> np.ndarray:

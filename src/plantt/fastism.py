@@ -38,6 +38,8 @@ from plantt.encoding import soft_one_hot
 from plantt.legacy import LegacyCNNBlock, LegacyDenseBlock, LegacyTower, soft_to_legacy_one_hot
 from plantt.models import ConvUnit, PlanTTCNNTower, ResidualBlock
 
+Positions = int | np.ndarray  # a position, or one per row of a batch
+
 _POSITIONWISE = (nn.BatchNorm1d, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Dropout,
                  nn.Dropout1d, nn.Identity)
 
@@ -59,15 +61,18 @@ class WindowOp:
     out_length: Callable[[int], int]
     macs: int = 0  # multiply-adds per output position (a convolution's weight count; for benchmarks)
 
-    def changed_outputs(self, lo: int, hi: int, l_in: int) -> tuple[int, int]:
-        """Outputs whose window touches input positions ``[lo, hi)``."""
-        first = max(0, -((self.kernel - 1 - lo - self.left_pad) // self.stride))
-        last = min(self.out_length(l_in), (hi - 1 + self.left_pad) // self.stride + 1)
-        return first, max(first, last)
+    def changed_outputs(self, lo: Positions, hi: Positions, l_in: int
+                        ) -> tuple[Positions, Positions]:
+        """Outputs whose window touches input positions ``[lo, hi)`` (integers, or arrays of
+        one range per row)."""
+        first = np.maximum(0, -((self.kernel - 1 - lo - self.left_pad) // self.stride))
+        last = np.minimum(self.out_length(l_in), (hi - 1 + self.left_pad) // self.stride + 1)
+        return first, np.maximum(first, last)
 
-    def needed_inputs(self, lo: int, hi: int) -> tuple[int, int]:
-        """Input positions (possibly outside the sequence) read by outputs ``[lo, hi)``."""
-        return lo * self.stride - self.left_pad, (hi - 1) * self.stride - self.left_pad + self.kernel
+    def needed_inputs(self, lo: Positions, width: int) -> tuple[Positions, int]:
+        """(First input position, possibly outside the sequence, and number of positions) read by
+        the ``width`` outputs from ``lo`` on."""
+        return lo * self.stride - self.left_pad, (width - 1) * self.stride + self.kernel
 
 
 @dataclass
@@ -238,10 +243,6 @@ def compile_tower(tower: nn.Module) -> SlicedTower | None:
 # ----------------------------------------------------------------------------------------------
 # Running a batch of mutants on slices
 # ----------------------------------------------------------------------------------------------
-def _arange(width: int, device: torch.device) -> torch.Tensor:
-    return torch.arange(width, device=device)
-
-
 @dataclass
 class Slice:
     """Activations of a batch of sequences: row ``b`` equals the reference ``(1, C, L)`` except at
@@ -280,7 +281,7 @@ class Slice:
             out = reference[..., a:a + total].expand(batch, -1, -1).clone()
         else:
             index = torch.as_tensor(first + pad_left, device=device)[:, None] + \
-                _arange(total, device)
+                torch.arange(total, device=device)
             out = reference.expand(batch, -1, -1).gather(
                 2, index[:, None, :].expand(-1, channels, -1))
         if changed:
@@ -288,7 +289,8 @@ class Slice:
             if np.all(at == at[0]):
                 out[..., int(at[0]):int(at[0]) + changed] = self.values
             else:
-                index = torch.as_tensor(at, device=device)[:, None] + _arange(changed, device)
+                index = torch.as_tensor(at, device=device)[:, None] + \
+                    torch.arange(changed, device=device)
                 out.scatter_(2, index[:, None, :].expand(-1, out.shape[1], -1), self.values)
         return out[..., extra_left:extra_left + width] if total != width else out
 
@@ -343,13 +345,10 @@ def _run_ops(ops: list[Operation], x: Slice | ConcatSlice, refs: list[torch.Tens
                 parts.append(y)
             values, lo = y.values, y.lo
         elif isinstance(op, WindowOp):
-            k, s, pad = op.kernel, op.stride, op.left_pad
-            out_length = op.out_length(length)
-            first = np.maximum(0, -((k - 1 - x.lo - pad) // s))
-            last = np.minimum(out_length, (x.hi - 1 + pad) // s + 1)
-            lo, width = _common_range(first, np.maximum(first, last), out_length)
+            first, last = op.changed_outputs(x.lo, x.hi, length)
+            lo, width = _common_range(first, last, op.out_length(length))
             if width > 0:
-                values = op.apply(x.window(lo * s - pad, (width - 1) * s + k, op.fill))
+                values = op.apply(x.window(*op.needed_inputs(lo, width), op.fill))
             else:
                 values = x.values.new_zeros(0)
         else:
@@ -472,11 +471,8 @@ def _propagate_ranges(ops: list[Operation], lo: np.ndarray, hi: np.ndarray, leng
     """Changed ranges ``[lo, hi)`` (one per mutated input range) through ``ops``; also the length."""
     for op in ops:
         if isinstance(op, WindowOp):
-            k, s, pad = op.kernel, op.stride, op.left_pad
-            new_length = op.out_length(length)
-            first = np.maximum(0, -((k - 1 - lo - pad) // s))
-            last = np.minimum(new_length, (hi - 1 + pad) // s + 1)
-            lo, hi, length = first, np.maximum(first, last), new_length
+            lo, hi = op.changed_outputs(lo, hi, length)
+            length = op.out_length(length)
         elif isinstance(op, ResidualOp):
             b_lo, b_hi, _ = _propagate_ranges(op.branch, lo, hi, length)
             lo, hi = np.minimum(lo, b_lo), np.maximum(hi, b_hi)
