@@ -15,7 +15,7 @@ wildcard_constraints:
     sample=_alternation(SAMPLES),
     species=_alternation(SPECIES),
     assay=_alternation(ASSAYS),
-    model=r"plantt|washburn|plantt_shuffled|plantt_from_[A-Za-z0-9]+",
+    model=rf"{TORCH_MODEL_PATTERN}|kmer",
     fold=r"\d+",
     dataset=_alternation(FIT_DATASETS),
     record=_alternation(PUBLISHED_RECORDS),

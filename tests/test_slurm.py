@@ -81,8 +81,11 @@ def test_dry_run_asks_for_a_gpu_for_training_jobs_only(tmp_path: Path) -> None:
                          "interpret_all", timeout=300)
     jobs = _job_blocks(proc.stdout)
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    n_train = 2 * len(config["train"]["models"]) * config["splits"]["folds"]  # 2 assays in the demo
+    # 2 assays in the demo; the k-mer baseline is fitted by its own CPU rule (train_kmer)
+    torch_models = [m for m in config["train"]["models"] if m != "kmer"]
+    n_train = 2 * len(torch_models) * config["splits"]["folds"]
     train = [res for rule, res in jobs if rule == "train_fold"]
+    assert sum(rule == "train_kmer" for rule, _ in jobs) == 2 * config["splits"]["folds"]
     others = [(rule, res) for rule, res in jobs if rule != "train_fold"]
     assert len(train) == n_train
     assert len(others) > 100  # the whole demo, from simulation to interpretation

@@ -8,13 +8,16 @@ predictions of every fold and model into per-fold metrics, a mean ± SD summary 
 Model names: ``plantt`` and ``washburn`` are the two models of the paper's Table 1; a name
 ``plantt_from_<assay>`` is PlanTT initialised from the best weights of the same fold trained on
 another assay (sequential training, Table 2); ``plantt_shuffled`` is a control trained on targets
-permuted within each set, which shows what the model learns from no signal at all.
+permuted within each set, which shows what the model learns from no signal at all; ``kmer`` is a
+ridge regression on k-mer counts per block of the window (:mod:`plantt.kmer`, scikit-learn), the
+baseline a CNN has to beat. ``plantt train --model kmer`` fits it (:func:`kmer_cv_fold`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +28,14 @@ import yaml
 
 from plantt.dataset import EncodedWindows, PairArrays, pair_arrays, read_splits
 from plantt.io import InputError, PathLike, get_logger, write_tsv
+from plantt.kmer import KmerSettings, fit_kmer_pairs
 from plantt.metrics import prediction_metrics, summarize_folds
 from plantt.models import load_model
 from plantt.train import CHECKPOINT, TrainSettings, predict_pairs, train_fold
 
 log = get_logger("cv")
 
+SELECTION = "selection.tsv"  # the k-mer baseline's validation scores per k and alpha
 PREDICTION_COLUMNS = ["assay", "model", "fold", "orthogroup", "label", "species_a", "gene_a",
                       "species_b", "gene_b", "target", "prediction"]
 
@@ -40,20 +45,27 @@ class ModelVariant:
     """What a model name in the workflow means."""
 
     name: str
-    kind: str  # "plantt" or "washburn"
+    kind: str  # "plantt", "washburn" (PyTorch models, plantt.train) or "kmer" (plantt.kmer)
     pretrained_on: str | None = None
     shuffled: bool = False
 
     @classmethod
     def parse(cls, name: str) -> ModelVariant:
-        if name in ("plantt", "washburn"):
+        if name in ("plantt", "washburn", "kmer"):
             return cls(name, name)
         if name == "plantt_shuffled":
             return cls(name, "plantt", shuffled=True)
         if name.startswith("plantt_from_") and len(name) > len("plantt_from_"):
             return cls(name, "plantt", pretrained_on=name.removeprefix("plantt_from_"))
-        raise ValueError(f"unknown model {name!r}: expected plantt, washburn, plantt_shuffled or "
-                         "plantt_from_<assay>")
+        raise ValueError(f"unknown model {name!r}: expected plantt, washburn, plantt_shuffled, "
+                         "kmer or plantt_from_<assay>")
+
+    @property
+    def metric_kind(self) -> str:
+        """How :func:`plantt.metrics.prediction_metrics` scores its predictions: the Washburn
+        classifier's probabilities by their sign only, every other model's predicted differences
+        (PlanTT's and the k-mer regression's) as regression and sign."""
+        return "washburn" if self.kind == "washburn" else "plantt"
 
 
 def shuffled_targets(pairs: PairArrays, seed: int) -> PairArrays:
@@ -62,18 +74,43 @@ def shuffled_targets(pairs: PairArrays, seed: int) -> PairArrays:
     return PairArrays(pairs.idx_a, pairs.idx_b, rng.permutation(pairs.target), pairs.orthogroup)
 
 
-def train_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike, fold: int,
-                  assay: str, model: str, outdir: PathLike, settings: TrainSettings,
-                  init_weights: PathLike | None = None) -> pd.DataFrame:
-    """Train ``model`` on ``fold`` and return (and write) its test-set predictions."""
-    variant = ModelVariant.parse(model)
+def _load_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike, fold: int
+               ) -> tuple[EncodedWindows, pd.DataFrame, PairArrays, PairArrays]:
+    """The windows, the splits table and the training and validation pairs of ``fold``."""
     windows = EncodedWindows.load(codes_npy, genes_tsv, mmap=True)
     splits = read_splits(splits_tsv)
     if fold not in set(splits["fold"]):
         raise InputError(splits_tsv, f"fold {fold} not found (folds: "
                                      f"{', '.join(map(str, sorted(set(splits['fold']))))})")
-    train = pair_arrays(splits, windows, fold, "train")
-    val = pair_arrays(splits, windows, fold, "validation")
+    return (windows, splits, pair_arrays(splits, windows, fold, "train"),
+            pair_arrays(splits, windows, fold, "validation"))
+
+
+def _prediction_table(splits: pd.DataFrame, windows: EncodedWindows, fold: int, assay: str,
+                      model: str, predict: Callable[[PairArrays], np.ndarray]) -> pd.DataFrame:
+    """The test pairs of ``fold`` with their targets and ``predict``'s predictions, in the
+    columns every model's predictions.tsv shares (PREDICTION_COLUMNS)."""
+    test_rows = splits[(splits["fold"] == fold) & (splits["set"] == "test")]
+    test = pair_arrays(splits, windows, fold, "test")
+    return pd.DataFrame({
+        "assay": assay, "model": model, "fold": fold,
+        "orthogroup": test_rows["orthogroup"].to_numpy(),
+        "label": test_rows["label"].to_numpy() if "label" in test_rows else "",
+        "species_a": test_rows["species_a"].to_numpy(), "gene_a": test_rows["gene_a"].to_numpy(),
+        "species_b": test_rows["species_b"].to_numpy(), "gene_b": test_rows["gene_b"].to_numpy(),
+        "target": test.target, "prediction": predict(test),
+    }, columns=PREDICTION_COLUMNS)
+
+
+def train_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike, fold: int,
+                  assay: str, model: str, outdir: PathLike, settings: TrainSettings,
+                  init_weights: PathLike | None = None) -> pd.DataFrame:
+    """Train ``model`` on ``fold`` and return its test-set predictions (PyTorch models; the
+    k-mer baseline is fitted by :func:`kmer_cv_fold`)."""
+    variant = ModelVariant.parse(model)
+    if variant.kind == "kmer":
+        raise ValueError("the k-mer baseline is not trained with PyTorch: use kmer_cv_fold")
+    windows, splits, train, val = _load_fold(codes_npy, genes_tsv, splits_tsv, fold)
     if variant.shuffled:
         train = shuffled_targets(train, settings.seed + 1)
         val = shuffled_targets(val, settings.seed + 2)
@@ -90,29 +127,44 @@ def train_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike
              result.metric_name, result.best_metric, result.best_epoch, result.stop_reason,
              result.device)
     best = load_model(outdir)
-    test_rows = splits[(splits["fold"] == fold) & (splits["set"] == "test")]
-    test = pair_arrays(splits, windows, fold, "test")
-    prediction = predict_pairs(best, np.asarray(windows.codes), test.idx_a, test.idx_b,
-                               batch_size=settings.eval_batch_size)
-    table = pd.DataFrame({
-        "assay": assay, "model": model, "fold": fold,
-        "orthogroup": test_rows["orthogroup"].to_numpy(),
-        "label": test_rows["label"].to_numpy() if "label" in test_rows else "",
-        "species_a": test_rows["species_a"].to_numpy(), "gene_a": test_rows["gene_a"].to_numpy(),
-        "species_b": test_rows["species_b"].to_numpy(), "gene_b": test_rows["gene_b"].to_numpy(),
-        "target": test.target, "prediction": prediction,
-    }, columns=PREDICTION_COLUMNS)
+    codes = np.asarray(windows.codes)
+    table = _prediction_table(splits, windows, fold, assay, model, lambda test: predict_pairs(
+        best, codes, test.idx_a, test.idx_b, batch_size=settings.eval_batch_size))
     # A finished fold needs no checkpoint; removing it makes a forced rerun train afresh, while a
     # killed run (which never gets here) resumes from its last epoch.
     (outdir / CHECKPOINT).unlink(missing_ok=True)
     return table
 
 
+def kmer_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike, fold: int,
+                 assay: str, outdir: PathLike, settings: KmerSettings) -> pd.DataFrame:
+    """Fit the k-mer baseline on ``fold``'s training pairs, choose k and alpha on its validation
+    pairs, write the model (``kmer_model.npz``, ``kmer_model.json``) and ``selection.tsv`` (one
+    row per k and alpha) into ``outdir``, and return its test-set predictions."""
+    windows, splits, train, val = _load_fold(codes_npy, genes_tsv, splits_tsv, fold)
+    for name, pairs in (("train", train), ("validation", val)):
+        if not len(pairs):
+            raise InputError(splits_tsv, f"fold {fold} has no {name} pairs (the k-mer baseline "
+                                         "is fitted on the training pairs and chooses k and "
+                                         "alpha on the validation pairs)")
+    codes = np.asarray(windows.codes)
+    model, selection = fit_kmer_pairs(codes, train, val, settings)
+    outdir = Path(outdir)
+    model.save(outdir, provenance={"assay": assay, "model": "kmer", "fold": fold,
+                                   "splits": str(splits_tsv)})
+    write_tsv(selection, outdir / SELECTION)
+    chosen = selection[selection["chosen"]].iloc[0]
+    log.info("%s kmer fold %d: k=%d, alpha=%g, validation Spearman %.4f", assay, fold, model.k,
+             model.alpha, chosen["val_spearman"])
+    return _prediction_table(splits, windows, fold, assay, "kmer",
+                             lambda test: model.predict_pairs(codes, test.idx_a, test.idx_b))
+
+
 def fold_metrics(predictions: pd.DataFrame) -> pd.DataFrame:
     """One row of metrics per (assay, model, fold) from a predictions table."""
     rows = []
     for (assay, model, fold), part in predictions.groupby(["assay", "model", "fold"], sort=True):
-        kind = ModelVariant.parse(model).kind
+        kind = ModelVariant.parse(model).metric_kind
         rows.append({"assay": assay, "model": model, "fold": fold,
                      **prediction_metrics(part["target"], part["prediction"], kind)})
     return pd.DataFrame(rows)
@@ -144,6 +196,16 @@ def load_train_settings(config: dict[str, Any] | None, overrides: dict[str, Any]
         raise InputError(None, f"training settings: {err}") from None
 
 
+def load_kmer_settings(config: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None
+                       ) -> KmerSettings:
+    values = dict(config or {})
+    values.update(overrides or {})
+    try:
+        return KmerSettings.from_dict(values)
+    except (TypeError, ValueError) as err:
+        raise InputError(None, f"k-mer settings: {err}") from None
+
+
 def _run_train(args: argparse.Namespace) -> int:
     config: dict[str, Any] = {}
     if args.config:
@@ -151,10 +213,22 @@ def _run_train(args: argparse.Namespace) -> int:
             config = yaml.safe_load(handle) or {}
         if not isinstance(config, dict):
             raise InputError(args.config, "expected a mapping of training settings")
-    overrides = json.loads(args.set) if args.set else {}
-    settings = load_train_settings(config, overrides)
-    table = train_cv_fold(args.windows, args.genes, args.splits, args.fold, args.assay,
-                          args.model, args.out, settings, args.init_weights)
+    try:
+        overrides = json.loads(args.set) if args.set else {}
+    except json.JSONDecodeError as err:
+        raise InputError(None, f"--set is not JSON: {err}") from None
+    if not isinstance(overrides, dict):
+        raise InputError(None, "--set expects a JSON object of settings")
+    if ModelVariant.parse(args.model).kind == "kmer":
+        if args.init_weights:
+            raise InputError(args.init_weights, "--init-weights: the k-mer baseline starts from "
+                                                "no weights")
+        table = kmer_cv_fold(args.windows, args.genes, args.splits, args.fold, args.assay,
+                             args.out, load_kmer_settings(config, overrides))
+    else:
+        settings = load_train_settings(config, overrides)
+        table = train_cv_fold(args.windows, args.genes, args.splits, args.fold, args.assay,
+                              args.model, args.out, settings, args.init_weights)
     write_tsv(table, Path(args.out) / "predictions.tsv")
     return 0
 
@@ -178,9 +252,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--fold", required=True, type=int)
     train.add_argument("--assay", required=True)
     train.add_argument("--model", default="plantt",
-                       help="plantt, washburn, plantt_shuffled or plantt_from_<assay>")
+                       help="plantt, washburn, plantt_shuffled, kmer or plantt_from_<assay>")
     train.add_argument("--out", required=True, help="model directory to write")
-    train.add_argument("--config", help="YAML of training settings (TrainSettings fields)")
+    train.add_argument("--config", help="YAML of training settings (TrainSettings fields; for "
+                                        "--model kmer, KmerSettings fields: ks, block_length, "
+                                        "alphas)")
     train.add_argument("--set", help="JSON object of settings overriding --config")
     train.add_argument("--init-weights", help="weights.pt to start from (sequential training)")
     train.set_defaults(func=_run_train)

@@ -1,6 +1,8 @@
 # Training per assay x model x fold (the paper's Sections 3.3, 4.4, 4.5), then metrics across folds.
 
 
+# The PyTorch models; the k-mer baseline has its own rule (train_kmer), whose outputs share the
+# folder pattern, so `model` never matches kmer here.
 rule train_fold:
     input:
         unpack(get_init_weights),
@@ -21,6 +23,8 @@ rule train_fold:
         ),
     log:
         "logs/train/{assay}.{model}.fold_{fold}.log",
+    wildcard_constraints:
+        model=TORCH_MODEL_PATTERN,
     conda:
         "../../envs/pytorch.yaml"
     threads: get_train_threads
@@ -32,6 +36,31 @@ rule train_fold:
         settings=get_train_settings,
     script:
         "../scripts/train_fold.py"
+
+
+# The k-mer ridge baseline (plantt.kmer): seconds on one core, no GPU.
+rule train_kmer:
+    input:
+        codes="results/windows/encoded.npy",
+        genes="results/windows/encoded.genes.tsv",
+        splits="results/splits/{assay}.tsv",
+    output:
+        model="results/models/{assay}/kmer/fold_{fold}/kmer_model.npz",
+        model_json="results/models/{assay}/kmer/fold_{fold}/kmer_model.json",
+        selection="results/models/{assay}/kmer/fold_{fold}/selection.tsv",
+        predictions="results/models/{assay}/kmer/fold_{fold}/predictions.tsv",
+    log:
+        "logs/train/{assay}.kmer.fold_{fold}.log",
+    conda:
+        "../../envs/plantt.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        settings=get_kmer_settings,
+    script:
+        "../scripts/train_kmer.py"
 
 
 rule evaluate:
