@@ -1,6 +1,7 @@
 """``plantt fit`` on generated tables: learning a planted motif grammar at two lengths, against a
-shuffled-label control, seed ensembles, group-aware folds, and the trained models in ``plantt
-predict``, ``ism`` and ``edit``.
+shuffled-label control and a k-mer ridge baseline, seed ensembles, group-aware folds, standardised
+targets (and predictions back in the table's units), and the trained models in ``plantt predict``,
+``ism`` and ``edit``.
 
 Kept cheap (a CI budget of about a minute for this file on 2 cores): ~800 examples, tiny towers,
 6 epochs, 2 folds, one thread.
@@ -15,13 +16,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from conftest import motif_expression, pairs_table, single_table
 from plantt.cli import main
 from plantt.encoding import encode
-from plantt.fit import FitSettings, draw_pairs, make_folds, run_fit
+from plantt.fit import (
+    FitSettings,
+    TargetScale,
+    control_matches,
+    draw_pairs,
+    fold_output_scale,
+    make_folds,
+    run_fit,
+)
 from plantt.io import InputError
-from plantt.models import SingleSequenceModel, TwoTower, load_model, read_model_info
+from plantt.kmer import KmerRidge
+from plantt.models import (
+    SingleSequenceModel,
+    TwoTower,
+    build_model,
+    load_model,
+    read_model_info,
+)
 from plantt.train import predict_sequences
 
 TRAIN = {"max_epochs": 6, "patience": 6, "batch_size": 32, "max_lr": 1e-2, "warmup_steps": 10,
@@ -65,7 +82,11 @@ def make_input(kind: str, length: int, directory: Path) -> tuple[Path, Path | No
         fasta, values = directory / "single.fa.gz", directory / "values.csv"
         write_fasta(fasta, table["id"], table["sequence"])
         table.drop(columns="sequence").to_csv(values, index=False)
-        return fasta, values, {**SINGLE, **COMMON}
+        # At 170 nt the tiny tower's dense layer spans 85 pooled positions and learns the
+        # position-free motifs more slowly: with standardised targets, 6 epochs gave ensembles of
+        # 0.28-0.37 (two of three seeds stuck), 10 epochs 0.68.
+        return fasta, values, {**SINGLE, **COMMON,
+                               "train": {**TRAIN, "max_epochs": 10, "patience": 10}}
     table = pairs_table(600, length - 12, length, seed=length + 1)
     if length == 110:
         path = directory / "pairs.csv.gz"
@@ -113,7 +134,11 @@ def test_fit_learns_beats_the_control_and_the_ensemble_beats_the_median_seed(fit
     assert spearman["ensemble"] >= seeds.median(), spearman.to_dict()
     # the same through the per-fold metrics table: mean over folds, every member reported
     metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
-    assert set(metrics["member"]) == {"ensemble", "shuffled", "seed_0", "seed_1", "seed_2"}
+    assert set(metrics["member"]) == {"ensemble", "shuffled", "seed_0", "seed_1", "seed_2",
+                                      "kmer"}
+    # the k-mer ridge sees the planted motifs' counts: what a bag of k-mers explains
+    kmer = metrics[(metrics["member"] == "kmer") & (metrics["level"] == level)]
+    assert np.isfinite(kmer["spearman"]).all() and spearman["kmer"] > 0.3, spearman.to_dict()
     assert set(metrics["fold"]) == {0, 1}
     if kind == "pairs":
         assert metrics.loc[metrics["member"] == "ensemble", "balanced_accuracy"].min() > 0.6
@@ -148,6 +173,16 @@ def test_fit_outputs_folds_and_models(fits, kind, length):
     assert info["provenance"]["fit"]["fold"] == 1
     ensemble = read_model_info(out / "model")
     assert len(ensemble["ensemble"]) == 2 * len(COMMON["seeds"])
+    # networks trained on standardised targets, the scale folded back into the saved weights
+    scale = info["provenance"]["target_scale"]
+    assert scale["folded"] is True and scale["scale"] > 0
+    assert (scale["offset"] == 0.0) == (kind == "pairs")  # a contrast model is odd: no offset
+    # the k-mer ridge of each fold: one block (the whole sequence) by default here
+    kmer = KmerRidge.load(out / "fold_1" / "kmer")
+    assert kmer.block_length == length and kmer.n_blocks == 1 and kmer.paired == (kind == "pairs")
+    selection = pd.read_csv(out / "fold_1" / "kmer" / "selection.tsv", sep="\t")
+    assert selection["chosen"].sum() == 1 and len(selection) == 9  # 3 k x 3 alphas
+    assert predictions["prediction_kmer"].notna().all()
     fit_json = json.loads((out / "fit.json").read_text())
     assert fit_json["length_policy"]["length"] == length and fit_json["items"] == n
     assert result.summary is not None and not result.summary.empty
@@ -156,12 +191,12 @@ def test_fit_outputs_folds_and_models(fits, kind, length):
 def test_rerun_keeps_trained_members(fits, tmp_path):
     """A rerun with the same table and settings trains nothing again (an interrupted fit resumes)."""
     out, _ = fits("single", 110)
-    weights = out / "fold_0" / "seed_0" / "weights.pt"
-    before = weights.stat().st_mtime_ns
+    kept = [out / "fold_0" / "seed_0" / "weights.pt", out / "fold_1" / "kmer" / "kmer_model.npz"]
+    before = [path.stat().st_mtime_ns for path in kept]
     table = out.parent / "single.tsv"
     settings = FitSettings.from_dict({**SINGLE, **COMMON, "length": 110})
     run_fit(table, "single", out, settings)
-    assert weights.stat().st_mtime_ns == before
+    assert [path.stat().st_mtime_ns for path in kept] == before
 
 
 def test_predict_ism_and_edit_use_fit_models(fits, tmp_path, capsys):
@@ -263,6 +298,106 @@ def test_contrast_model_from_a_single_table_evaluated_on_measured_pairs(tmp_path
     assert isinstance(model, TwoTower)
     eval_predictions = pd.read_csv(out / "eval_pairs_predictions.tsv", sep="\t")
     assert len(eval_predictions) == 200 and "prediction_fold_1_shuffled" in eval_predictions
+    # the k-mer ridge, fitted on the same drawn pairs, scores the measured differences too
+    assert "prediction_fold_1_kmer" in eval_predictions
+    assert (evaluation.loc[evaluation["member"] == "kmer", "spearman"] > MIN_SPEARMAN).all()
+    assert pair_rho["kmer"] > MIN_SPEARMAN and KmerRidge.load(out / "fold_0" / "kmer").paired
+
+
+# ----------------------------------------------------------------------------------------------
+# Standardised targets: a control that controls, predictions in the table's units
+# ----------------------------------------------------------------------------------------------
+def offset_table(n_groups: int, mean: float = 3.6):
+    """A single table whose expression is the planted grammar moved to ``mean`` (log expression
+    of an MPRA is typically positive like this, not centred)."""
+    table = single_table(n_groups, 2, 70, 80, seed=3)
+    table["expression"] += mean - table["expression"].mean()
+    return table
+
+
+def test_standardised_targets_make_the_shuffled_control_a_control(tmp_path):
+    """Regression. With the MAE loss and targets of mean 3.6, every prediction of a fresh network
+    lies below every target, the L1 gradient ignores which target goes with which sequence, and
+    the shuffled control trained exactly like the model: before targets were standardised, the
+    first fit below gave fold 0 (and 1) test predictions equal to the model's (max |difference|
+    0, both near -0.14 for targets near 3.6). Now the control differs from the model, the
+    model's predictions are in the table's units, and given a few epochs it beats the control."""
+    table = offset_table(400)
+    path = tmp_path / "offset.tsv"
+    table.to_csv(path, sep="\t", index=False)
+    base = {**SINGLE, "folds": 2, "seeds": [0], "plots": False, "length": 80}
+    # 1. the bug's configuration: one epoch of fit's defaults (still warming up), no k-mers
+    quick = FitSettings.from_dict({**base, "kmer_baseline": False,
+                                   "train": {"max_epochs": 1, "loss": "mae", "num_threads": 1}})
+    run_fit(path, "single", tmp_path / "quick", quick)
+    predictions = pd.read_csv(tmp_path / "quick" / "predictions.tsv", sep="\t")
+    for _, part in predictions.groupby("fold"):
+        assert not control_matches(part["prediction_seed_0"], part["prediction_shuffled"])
+        # in the table's units: a barely trained model predicts about the training mean
+        assert abs(part["prediction_seed_0"].mean() - 3.6) < 0.5
+        assert abs(part["prediction_shuffled"].mean() - 3.6) < 0.5
+    # kmer_baseline off: no k-mer member anywhere
+    metrics = pd.read_csv(tmp_path / "quick" / "metrics.tsv", sep="\t")
+    assert "kmer" not in set(metrics["member"]) and "prediction_kmer" not in predictions
+    assert not (tmp_path / "quick" / "fold_0" / "kmer").exists()
+    # 2. a few epochs: the model learns, the control does not, and R2 (which needs the table's
+    # units) is positive
+    trained = FitSettings.from_dict({**base, "train": {**TRAIN, "loss": "mae"}})
+    run_fit(path, "single", tmp_path / "trained", trained)
+    spearman = pooled_spearman(tmp_path / "trained", "sequence")
+    assert spearman["seed_0"] - spearman["shuffled"] >= MIN_MARGIN_OVER_CONTROL, spearman.to_dict()
+    summary = pd.read_csv(tmp_path / "trained" / "metrics_summary.tsv", sep="\t")
+    r2 = summary[summary["metric"] == "r2"].set_index("member")["pooled"]
+    assert r2["seed_0"] > 0.1 and r2["kmer"] > 0.5, r2.to_dict()
+    predictions = pd.read_csv(tmp_path / "trained" / "predictions.tsv", sep="\t")
+    assert predictions["prediction"].mean() == pytest.approx(3.6, abs=0.3)
+
+
+def test_a_control_that_predicts_what_the_model_predicts_stops_the_fit(tmp_path, monkeypatch):
+    """A control trained on the model's own targets (here forced: nothing is shuffled) predicts
+    exactly what the model predicts; the fit says so and names the folds instead of reporting a
+    meaningless comparison."""
+    import plantt.fit
+
+    real = plantt.fit.fold_sets
+    monkeypatch.setattr(plantt.fit, "fold_sets", lambda data, folds, fold, model, settings,
+                        shuffled: real(data, folds, fold, model, settings, False))
+    path = tmp_path / "t.tsv"
+    single_table(30, 2, 40, 50, seed=2).to_csv(path, sep="\t", index=False)
+    settings = FitSettings.from_dict({**SINGLE, "folds": 2, "seeds": [0], "plots": False,
+                                      "kmer_baseline": False,
+                                      "train": {**TRAIN, "max_epochs": 1}})
+    with pytest.raises(InputError, match=r"control did not control: in fold\(s\) 0, 1 ") as err:
+        run_fit(path, "single", tmp_path / "out", settings)
+    assert str(path) in str(err.value) and "meaningless" in str(err.value)
+    assert (tmp_path / "out" / "predictions.tsv").is_file()
+    assert not (tmp_path / "out" / "metrics.tsv").exists()
+
+
+def test_control_matches_same_values_or_same_ranking():
+    rng = np.random.default_rng(0)
+    model = rng.normal(size=50)
+    assert control_matches(model, model.copy())
+    assert control_matches(model, 2 * model + 1)  # the same ranking
+    assert not control_matches(model, rng.normal(size=50))
+    assert not control_matches(model[:3], model[:3] + 1)  # 3 items: ranks may agree by chance
+
+
+@pytest.mark.parametrize("kind", ["single", "plantt"])
+def test_folded_output_scale_is_exact_and_keeps_a_contrast_model_odd(kind):
+    tower = SINGLE if kind == "single" else PAIRS
+    model = build_model(kind, tower["preset"], 60, tower["model_overrides"], tower["tower"]).eval()
+    x = torch.rand(6, 4, 60, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = model.score(x)
+    offset = 3.6 if kind == "single" else 0.0
+    fold_output_scale(model, TargetScale(offset, 0.4))
+    with torch.no_grad():
+        after = model.score(x)
+        torch.testing.assert_close(after, 0.4 * before + offset, rtol=1e-5, atol=1e-5)
+        if kind == "plantt":
+            torch.testing.assert_close(model(x[:3], x[3:]), -model(x[3:], x[:3]))
+            torch.testing.assert_close(model(x[:3], x[:3]), torch.zeros(3))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -315,7 +450,14 @@ def test_settings_errors_are_clear(tmp_path):
         FitSettings(train={"max_epochs": 0})
     with pytest.raises(ValueError, match="seed.*top level"):
         FitSettings(train={"seed": 3})
+    with pytest.raises(ValueError, match="kmer: unknown k-mer setting"):
+        FitSettings(kmer={"k": [6]})
+    with pytest.raises(ValueError, match="kmer: ks"):
+        FitSettings(kmer={"ks": [0]})
     assert FitSettings(seeds=4).seeds == [0, 1, 2, 3]
+    # the k-mer blocks: the whole sequence unless block_length is given
+    assert FitSettings().kmer_settings(110).block_length == 110
+    assert FitSettings(kmer={"block_length": 750}).kmer_settings(3000).block_length == 750
     table = tmp_path / "p.tsv"
     pairs_table(10, 20, 30, 0).to_csv(table, sep="\t", index=False)
     with pytest.raises(InputError, match="contrast model"):

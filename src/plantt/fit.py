@@ -26,6 +26,26 @@ Seed ensembles: every fold trains one model per seed of ``seeds`` (the seed sets
 initialisation, the batch order and dropout); the ensemble predicts the mean of its members, as
 Camformer's did. With ``shuffled_control``, each fold also trains a control on targets permuted
 within the training and validation sets (seed ``seeds[0]``): what the model scores without signal.
+A fit whose control predicts what ``seed_<seeds[0]>`` predicts (the same test values, or the same
+ranking of at least 8 test items) in any fold stops with an error naming the folds: the labels
+did not reach the training, and the comparison would be meaningless.
+
+Standardised targets (:class:`TargetScale`): the networks of a fold train on its targets minus the
+training mean, divided by the training SD (a contrast model's differences: divided by their
+training SD only, the model being odd). Untransformed targets far from zero (mean ~3.6, say) with
+the MAE loss left every prediction below every target for many steps, where the L1 gradient does
+not depend on which target goes with which sequence, and the control trained exactly like the
+model. The scale is folded into the saved network's output layer, so every prediction written,
+every metric and every saved model (``plantt predict``, ``ism``, ``edit``) is in the table's
+units; ``history.tsv`` (losses, early stopping) is in the standardised units, and
+``model.json`` records the scale under ``provenance.target_scale``.
+
+With ``kmer_baseline`` (default), each fold also fits a k-mer ridge regression
+(:mod:`plantt.kmer`) on the same training set, choosing k and the penalty on the same validation
+set: k-mer counts of each sequence (a ``single`` model), their difference (pairs, with no
+intercept: odd like the contrast model), the same drawn pairs for a contrast model from a single
+table. ``kmer`` holds :class:`plantt.kmer.KmerSettings` fields; ``block_length`` null (the default
+here) counts each sequence as one block (the genome pipeline's 750 suits its 3 kb windows).
 
 Outputs in ``--out DIR``:
 
@@ -33,27 +53,30 @@ Outputs in ``--out DIR``:
   with the length policy under ``"input"``, ``history.tsv``, ``curves.png``); ``fold_<k>/`` itself
   is the fold's seed ensemble (``ensemble.json``), and ``model/`` the ensemble of every fold's
   seeds: each of these directories works with ``plantt predict``, ``plantt ism`` and ``plantt edit``.
+  ``fold_<k>/kmer/``: the fold's k-mer ridge (``kmer_model.npz``, ``kmer_model.json``,
+  ``selection.tsv``: the validation Spearman of every k and alpha tried).
 * ``predictions.tsv``: every item (sequence for ``single``, pair for ``pairs``) once, predicted by
   the models of the fold where it was a test item: ``fold, id, group, target, prediction`` (the
-  ensemble), ``prediction_seed_<s>``, ``prediction_shuffled``. A contrast model's prediction of a
-  sequence is its score ``sum(z)``, expression up to an offset (one per fold's model). A contrast
-  model trained from a ``single`` table also writes ``pair_predictions.tsv`` (the test pairs drawn
-  within each fold).
+  ensemble), ``prediction_seed_<s>``, ``prediction_shuffled``, ``prediction_kmer``. A contrast
+  model's prediction of a sequence is its score ``sum(z)`` (the k-mer ridge's: ``coef . counts``),
+  expression up to an offset (one per fold's model). A contrast model trained from a ``single``
+  table also writes ``pair_predictions.tsv`` (the test pairs drawn within each fold).
 * ``metrics.tsv``: one row per fold, level (``sequence`` or ``pair``) and member (``seed_<s>``,
-  ``ensemble``, ``shuffled``): ``n``, Spearman, Pearson, R², MSE and, for pairs, the sign metrics
-  (balanced accuracy, F1, AUROC; :func:`plantt.metrics.prediction_metrics`). R² and MSE of a contrast
-  model's sequence scores are left empty (the score's offset is arbitrary).
+  ``ensemble``, ``shuffled``, ``kmer``): ``n``, Spearman, Pearson, R², MSE and, for pairs, the
+  sign metrics (balanced accuracy, F1, AUROC; :func:`plantt.metrics.prediction_metrics`). R² and
+  MSE of a contrast model's sequence scores are left empty (the score's offset is arbitrary).
 * ``metrics_summary.tsv``: per level, member and metric the mean and SD across folds, and
   ``pooled``: the metric over all folds' predictions together (empty for a contrast model's
   sequence scores, whose offset differs between folds).
 * With ``eval_pairs`` (a ``pairs`` table of measured differences): ``eval_pairs_predictions.tsv``
-  (each pair predicted by every fold's ensemble and by ``model/``) and ``eval_pairs_metrics.tsv``.
+  (each pair predicted by every fold's ensemble and members, the k-mer ridge included, and by
+  ``model/``) and ``eval_pairs_metrics.tsv``.
 * ``folds.tsv`` (each item's group, test fold and set in every fold) and ``fit.json`` (settings,
   input, length policy, versions).
 
-Trainings are checkpointed (:func:`plantt.train.train_fold`) and a finished member is not trained
-again when the same command is rerun with the same table and settings, so an interrupted fit
-resumes where it stopped.
+Trainings are checkpointed (:func:`plantt.train.train_fold`) and a finished member (network or
+k-mer ridge) is not trained again when the same command is rerun with the same table and settings,
+so an interrupted fit resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -74,9 +97,13 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
+from scipy.stats import rankdata
+from torch import nn
 
 from plantt import __version__
-from plantt.io import InputError, PathLike, atomic_open, get_logger, write_tsv
+from plantt.io import InputError, PathLike, atomic_open, atomic_path, get_logger, write_tsv
+from plantt.kmer import MODEL_JSON as KMER_JSON
+from plantt.kmer import KmerRidge, KmerSettings, fit_kmer_pairs, fit_kmer_sequences
 from plantt.metrics import (
     REGRESSION_METRICS,
     SIGN_METRICS,
@@ -84,7 +111,15 @@ from plantt.metrics import (
     regression_metrics,
     summarize_folds,
 )
-from plantt.models import MODEL_JSON, TOWERS, get_preset, load_model, read_model_info, save_ensemble
+from plantt.models import (
+    MODEL_JSON,
+    TOWERS,
+    WEIGHTS,
+    get_preset,
+    load_model,
+    read_model_info,
+    save_ensemble,
+)
 from plantt.splits import assign_test_folds, choose_validation
 from plantt.tables import TASKS, LengthPolicy, PairTable, SequenceTable, encode_fixed, read_table
 from plantt.train import (
@@ -127,6 +162,8 @@ class FitSettings:
     split_seed: int = 0
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     shuffled_control: bool = True
+    kmer_baseline: bool = True
+    kmer: dict[str, Any] = field(default_factory=dict)  # KmerSettings fields; see kmer_settings
     pairing: str = "group"
     pairs_per_sequence: int = 4
     eval_pairs: str | None = None
@@ -152,6 +189,15 @@ class FitSettings:
             problems.append(f"pairing must be one of {', '.join(PAIRINGS)}")
         if self.pairs_per_sequence < 1:
             problems.append("pairs_per_sequence must be >= 1")
+        if self.kmer is None:
+            self.kmer = {}
+        if not isinstance(self.kmer, dict):
+            problems.append("kmer must be a mapping of k-mer settings (ks, block_length, alphas)")
+        else:
+            try:
+                self.kmer_settings(1)  # validates the k-mer settings
+            except (TypeError, ValueError) as err:
+                problems.append(f"kmer: {err}")
         own = sorted(set(self.train) & set(_OWN_FIELDS))
         if own:
             problems.append(f"set {', '.join(own)} at the top level, not under train")
@@ -177,6 +223,19 @@ class FitSettings:
 
     def length_policy(self) -> LengthPolicy:
         return LengthPolicy(self.length, self.pad_end, self.too_long, self.trim_end)
+
+    def kmer_settings(self, length: int) -> KmerSettings:
+        """The k-mer baseline's grid for sequences of ``length`` bases.
+
+        ``block_length`` absent or null (the default here) counts each sequence as one block:
+        the genome pipeline's 750 is a quarter of its 3 kb windows, while a 110-nt MPRA promoter
+        has no regions to tell apart, and splitting it would only spread each k-mer over more
+        coefficients. A block length of at least the sequence length is the same one block.
+        """
+        values = dict(self.kmer or {})
+        if values.get("block_length") is None:
+            values["block_length"] = length
+        return KmerSettings.from_dict(values)
 
     def model_for(self, task: str) -> str:
         model = self.model or ("single" if task == "single" else "contrast")
@@ -372,6 +431,106 @@ def fold_sets(data: FitData, folds: Folds, fold: int, model: str, settings: FitS
     return FoldSets(sets[0], sets[1], test_items, sets[2])
 
 
+# ----------------------------------------------------------------------------------------------
+# Target standardisation
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TargetScale:
+    """How one fold's networks see their targets: ``(y - offset) / scale``.
+
+    Why: with targets far from zero (expression of mean ~3.6, say) and an MAE loss, every
+    prediction of a freshly initialised network lies below every target for many steps, and the
+    L1 gradient, ``sign(prediction - target)``, is then the same whatever target goes with which
+    sequence: the shuffled-label control trained exactly like the model. Standardised targets
+    put the initial predictions in the middle of the targets, so the pairing matters from the
+    first step. A single-sequence model's targets are centred on the training mean and divided
+    by the training SD; a contrast model's differences are only divided by their training SD
+    (it is odd, ``f(a, b) = -f(b, a)``: it cannot add an offset). The scale is folded back into
+    the saved network's output layer (:func:`fold_output_scale`), so every saved model predicts
+    in the table's units.
+    """
+
+    offset: float
+    scale: float
+
+    def standardised(self, examples: PairSet | SequenceSet) -> PairSet | SequenceSet:
+        target = ((examples.target.astype(np.float64) - self.offset) / self.scale)
+        if isinstance(examples, SequenceSet):
+            return SequenceSet(examples.idx, target)
+        return PairSet(examples.idx_a, examples.idx_b, target)
+
+    def standardised_sets(self, sets: FoldSets) -> FoldSets:
+        """The training and validation sets standardised (the test sets are never trained on)."""
+        return dataclasses.replace(sets, train=self.standardised(sets.train),
+                                   val=self.standardised(sets.val))
+
+    def to_dict(self) -> dict[str, float]:
+        return {"offset": self.offset, "scale": self.scale}
+
+
+def target_scale(train: PairSet | SequenceSet, fold: int, source: PathLike | None
+                 ) -> TargetScale:
+    """The standardisation of one fold, from its (unshuffled) training targets only."""
+    target = train.target.astype(np.float64)
+    scale = float(np.std(target))
+    if not (np.isfinite(scale) and scale > 0):
+        raise InputError(source, f"fold {fold}: the training targets have no spread (SD "
+                                 f"{scale:g}): there is nothing to learn")
+    offset = float(np.mean(target)) if isinstance(train, SequenceSet) else 0.0
+    return TargetScale(offset, scale)
+
+
+def _output_layer(model: nn.Module) -> nn.Linear:
+    """The tower's last linear layer: the towers end in one (``sum(z)`` of its outputs is the
+    score), so scaling its weights and bias scales the score."""
+    linears = [m for m in getattr(model, "tower", model).modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise TypeError(f"{type(model).__name__}: no linear output layer to fold a scale into")
+    return linears[-1]
+
+
+def fold_output_scale(model: nn.Module, scale: TargetScale) -> None:
+    """Make ``model`` predict ``scale * score + offset`` instead of ``score`` (in place).
+
+    ``score = sum(W h + b)`` over the embedding, so ``W, b -> scale W, scale b + offset / d``
+    does it exactly. Checked on random input, so a tower that no longer ends in a linear layer
+    fails loudly instead of predicting in the wrong units.
+    """
+    layer = _output_layer(model)
+    model.eval()
+    probe = torch.rand(4, 4, int(model.seq_len), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = model.score(probe).double()
+        layer.weight.mul_(scale.scale)
+        if layer.bias is None:
+            if scale.offset != 0.0:
+                raise TypeError("the output layer has no bias to hold the target offset")
+        else:
+            layer.bias.mul_(scale.scale).add_(scale.offset / layer.out_features)
+        after = model.score(probe).double()
+    expected = before * scale.scale + scale.offset
+    tolerance = 1e-4 * (float(expected.abs().max()) + scale.scale)
+    if not torch.allclose(after, expected, rtol=0.0, atol=tolerance):
+        raise RuntimeError(f"{type(model).__name__}: scaling the last linear layer did not scale "
+                           "the prediction (the tower's output is no longer linear in it)")
+
+
+def _fold_saved_model(directory: Path, scale: TargetScale) -> None:
+    """Fold ``scale`` into a model directory written by training (weights, then model.json)."""
+    model = load_model(directory)
+    fold_output_scale(model, scale)
+    with atomic_path(directory / WEIGHTS) as tmp:
+        torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, tmp)
+    info = json.loads((directory / MODEL_JSON).read_text())
+    info.setdefault("provenance", {})["target_scale"] = {
+        **scale.to_dict(), "folded": True,
+        "note": "trained on (target - offset) / scale; the weights include the inverse, so "
+                "predictions are in the table's units (history.tsv is in trained units)"}
+    with atomic_open(directory / MODEL_JSON) as handle:
+        json.dump(info, handle, indent=2)
+        handle.write("\n")
+
+
 def _digest(*arrays: np.ndarray) -> str:
     h = hashlib.sha256()
     for array in arrays:
@@ -386,10 +545,11 @@ def _examples_arrays(examples: PairSet | SequenceSet) -> tuple[np.ndarray, ...]:
 
 
 def _member_key(data_digest: str, kind: str, settings: TrainSettings, policy: LengthPolicy,
-                sets: FoldSets) -> str:
+                sets: FoldSets, scale: TargetScale) -> str:
     fields = {k: v for k, v in settings.to_dict().items()
               if k not in ("num_threads", "require_gpu", "allow_cpu_fallback", "eval_batch_size")}
-    text = json.dumps([data_digest, kind, fields, policy.to_dict()], sort_keys=True, default=str)
+    text = json.dumps([data_digest, kind, fields, policy.to_dict(), scale.to_dict()],
+                      sort_keys=True, default=str)
     return hashlib.sha256(text.encode() + _digest(*_examples_arrays(sets.train),
                                                  *_examples_arrays(sets.val)).encode()).hexdigest()
 
@@ -401,47 +561,128 @@ def _finished(directory: Path, key: str) -> bool:
         info = read_model_info(directory)
     except InputError:
         return False
-    return info.get("provenance", {}).get("fit_key") == key and not (directory / CHECKPOINT).exists()
+    provenance = info.get("provenance", {})
+    return (provenance.get("fit_key") == key and provenance.get("target_scale", {}).get("folded")
+            is True and not (directory / CHECKPOINT).exists())
 
 
 def train_member(data: FitData, sets: FoldSets, kind: str, settings: TrainSettings,
                  directory: Path, data_digest: str, provenance: dict[str, Any],
-                 device: str | None, plots: bool) -> None:
-    """Train (or keep, when already trained from the same data and settings) one model."""
-    key = _member_key(data_digest, kind, settings, data.policy, sets)
+                 device: str | None, plots: bool, scale: TargetScale) -> None:
+    """Train (or keep, when already trained from the same data and settings) one model.
+
+    It trains on ``scale``'s standardised targets; the saved model predicts in the table's
+    units. The checkpoint goes only once the scale is folded in, so a fit killed in between
+    trains (resumes) that member again instead of keeping a model in the wrong units.
+    """
+    standardised = scale.standardised_sets(sets)
+    key = _member_key(data_digest, kind, settings, data.policy, standardised, scale)
     if _finished(directory, key):
         log.info("%s: already trained, kept", directory)
         return
-    train_fold(data.codes, sets.train, sets.val, settings, directory, model_kind=kind,
-               device=device, progress=False, layout=None,
+    train_fold(data.codes, standardised.train, standardised.val, settings, directory,
+               model_kind=kind, device=device, progress=False, layout=None,
                provenance={**provenance, "fit_key": key},
                input_spec={k: v for k, v in data.policy.to_dict().items() if k != "length"},
                plots=plots)
+    _fold_saved_model(directory, scale)
     (directory / CHECKPOINT).unlink(missing_ok=True)
+
+
+KMER = "kmer"  # the k-mer baseline's member name and directory
+KMER_SELECTION = "selection.tsv"
+
+
+def fit_kmer_member(data: FitData, sets: FoldSets, settings: KmerSettings, directory: Path,
+                    data_digest: str, provenance: dict[str, Any], source: PathLike | None
+                    ) -> KmerRidge:
+    """Fit (or keep, when fitted from the same data and settings) one fold's k-mer ridge.
+
+    It sees what the networks see, in the table's units: the training set it is fitted on and
+    the validation set its k and alpha are chosen on (single sequences, a pairs table's pairs,
+    or the pairs drawn from a single table for a contrast model). Ridge predictions are linear
+    in the targets and the choice is by Spearman, so standardising would change nothing.
+    """
+    digest = _digest(*_examples_arrays(sets.train), *_examples_arrays(sets.val))
+    key = hashlib.sha256(json.dumps([data_digest, settings.to_dict(), digest],
+                                    sort_keys=True).encode()).hexdigest()
+    try:
+        kept = json.loads((directory / KMER_JSON).read_text())
+        if kept.get("provenance", {}).get("fit_key") == key:
+            log.info("%s: already fitted, kept", directory)
+            return KmerRidge.load(directory)
+    except (OSError, ValueError, InputError):
+        pass  # absent or unreadable: fit again
+    try:
+        if isinstance(sets.train, SequenceSet):
+            assert isinstance(sets.val, SequenceSet)
+            model, selection = fit_kmer_sequences(data.codes, sets.train, sets.val, settings)
+        else:
+            assert isinstance(sets.val, PairSet)
+            model, selection = fit_kmer_pairs(data.codes, sets.train, sets.val, settings)
+    except ValueError as err:
+        raise InputError(source, f"k-mer baseline of {directory}: {err}") from None
+    write_tsv(selection, directory / KMER_SELECTION, float_format="%.6g")
+    model.save(directory, provenance={**provenance, "fit_key": key})
+    return model
 
 
 # ----------------------------------------------------------------------------------------------
 # Predictions and metrics
 # ----------------------------------------------------------------------------------------------
+def _is_kmer(directory: Path) -> bool:
+    return (directory / KMER_JSON).is_file()
+
+
+def _predict_member_pairs(directory: Path, codes: np.ndarray, idx_a: np.ndarray,
+                          idx_b: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
+    """Pair predictions of a network, seed ensemble or k-mer ridge directory."""
+    if _is_kmer(directory):
+        return KmerRidge.load(directory).predict_pairs(codes, idx_a, idx_b)
+    return predict_pairs(load_model(directory, device), codes, idx_a, idx_b, batch_size, device)
+
+
 def _predict_items(model_dir: Path, data: FitData, items: np.ndarray, batch_size: int,
                    device: torch.device) -> np.ndarray:
-    model = load_model(model_dir, device)
     if data.task == "pairs":
         assert data.idx_a is not None and data.idx_b is not None
-        return predict_pairs(model, data.codes, data.idx_a[items], data.idx_b[items], batch_size,
-                             device)
-    return predict_sequences(model, data.codes, items, batch_size, device)
+        return _predict_member_pairs(model_dir, data.codes, data.idx_a[items], data.idx_b[items],
+                                     batch_size, device)
+    if _is_kmer(model_dir):
+        return KmerRidge.load(model_dir).predict_sequences(data.codes, items)
+    return predict_sequences(load_model(model_dir, device), data.codes, items, batch_size, device)
 
 
 def _predict_pairs(model_dir: Path, codes: np.ndarray, pairs: PairSet, batch_size: int,
                    device: torch.device) -> np.ndarray:
-    return predict_pairs(load_model(model_dir, device), codes, pairs.idx_a, pairs.idx_b,
-                         batch_size, device)
+    return _predict_member_pairs(model_dir, codes, pairs.idx_a, pairs.idx_b, batch_size, device)
 
 
 def member_names(settings: FitSettings) -> list[str]:
+    """Columns and members beside the ensemble: the seeds first (``members[0]`` is the control's
+    twin: same seed), then the shuffled control and the k-mer baseline when on."""
     names = [f"seed_{s}" for s in settings.seeds]
-    return [*names, "shuffled"] if settings.shuffled_control else names
+    if settings.shuffled_control:
+        names.append("shuffled")
+    if settings.kmer_baseline:
+        names.append(KMER)
+    return names
+
+
+# Below this many test items an identical ranking can happen by chance (1 in n!).
+_MIN_ITEMS_FOR_RANKING = 8
+
+
+def control_matches(model: np.ndarray, control: np.ndarray) -> bool:
+    """Whether a control's test predictions are the model's: the same values, or (given enough
+    items) the same ranking. Either way the labels did not reach the training (e.g. an MAE loss
+    whose predictions all stayed below the targets), and a comparison would be meaningless."""
+    model, control = np.asarray(model, np.float64), np.asarray(control, np.float64)
+    spread = float(np.max(np.abs(model))) if model.size else 0.0
+    if np.allclose(model, control, rtol=1e-5, atol=1e-6 * max(spread, 1e-12)):
+        return True
+    return model.size >= _MIN_ITEMS_FOR_RANKING and bool(
+        np.array_equal(rankdata(model), rankdata(control)))
 
 
 def level_metrics(target: np.ndarray, prediction: np.ndarray, level: str, model: str
@@ -561,24 +802,33 @@ def _run_fit(table: PathLike, task: str, outdir: PathLike, settings: FitSettings
     frames: dict[str, list[pd.DataFrame]] = {"sequence" if task == "single" else "pair": []}
     if task == "single" and model == "contrast":
         frames["pair"] = []
+    uncontrolled: list[int] = []  # folds whose control predicts what the model predicts
     for fold in range(settings.folds):
         fold_dir = outdir / f"fold_{fold}"
         sets = fold_sets(data, folds, fold, model, settings, shuffled=False)
         log.info("fold %d: %d training, %d validation, %d test examples", fold, len(sets.train),
                  len(sets.val), len(sets.test_items))
+        # one standardisation per fold, from the real training targets: the control's permuted
+        # targets are standardised identically
+        scale = target_scale(sets.train, fold, parsed.path)
         for seed in settings.seeds:
             name = f"seed_{seed}"
             train_member(data, sets, kind, settings.train_settings(seed, model), fold_dir / name,
                          data_digest, {"fit": {"task": task, "model": model, "fold": fold,
                                                "member": name, "table": str(table)}},
-                         device, settings.plots)
+                         device, settings.plots, scale)
         if settings.shuffled_control:
             control = fold_sets(data, folds, fold, model, settings, shuffled=True)
             train_member(data, control, kind, settings.train_settings(settings.seeds[0], model),
                          fold_dir / "shuffled", data_digest,
                          {"fit": {"task": task, "model": model, "fold": fold,
                                   "member": "shuffled", "table": str(table)}},
-                         device, settings.plots)
+                         device, settings.plots, scale)
+        if settings.kmer_baseline:
+            fit_kmer_member(data, sets, settings.kmer_settings(data.codes.shape[1]),
+                            fold_dir / KMER, data_digest,
+                            {"fit": {"task": task, "model": model, "fold": fold, "member": KMER,
+                                     "table": str(table)}}, parsed.path)
         save_ensemble(fold_dir, [fold_dir / f"seed_{s}" for s in settings.seeds],
                       {"fold": fold, "seeds": settings.seeds, "task": task, "model": model})
         level = "sequence" if task == "single" else "pair"
@@ -588,6 +838,9 @@ def _run_fit(table: PathLike, task: str, outdir: PathLike, settings: FitSettings
                                   predictions, members)
         write_tsv(frame, fold_dir / "predictions.tsv", float_format="%.6g")
         frames[level].append(frame)
+        if settings.shuffled_control and control_matches(predictions[members[0]],
+                                                         predictions["shuffled"]):
+            uncontrolled.append(fold)
         if sets.test_pairs is not None:
             pair_pred = {m: _predict_pairs(fold_dir / m, data.codes, sets.test_pairs, batch,
                                            predict_device) for m in members}
@@ -599,6 +852,15 @@ def _run_fit(table: PathLike, task: str, outdir: PathLike, settings: FitSettings
     write_tsv(joined[main_level], outdir / "predictions.tsv", float_format="%.6g")
     if task == "single" and model == "contrast":
         write_tsv(joined["pair"], outdir / "pair_predictions.tsv", float_format="%.6g")
+    if uncontrolled:
+        for stale in ("metrics.tsv", "metrics_summary.tsv"):  # of an earlier run
+            (outdir / stale).unlink(missing_ok=True)
+        raise InputError(parsed.path, "the shuffled-label control did not control: in fold(s) "
+                         f"{', '.join(map(str, uncontrolled))} its test predictions equal "
+                         f"{members[0]}'s (the same values or the same ranking), so comparing "
+                         "the model with it would be meaningless; the labels did not reach the "
+                         "training (see the members' history.tsv and "
+                         f"{outdir / 'predictions.tsv'}); no metrics were written")
     per_fold = metrics_table(joined, members, model)
     summary = summary_table(per_fold, joined, model)
     write_tsv(per_fold, outdir / "metrics.tsv", float_format="%.6g")
@@ -649,8 +911,7 @@ def evaluate_pairs(outdir: Path, settings: FitSettings, policy: LengthPolicy, me
     rows = []
 
     def score(name: str, fold: str, member: str, directory: Path) -> np.ndarray:
-        prediction = predict_pairs(load_model(directory, device), codes, idx_a, idx_b,
-                                   batch_size, device)
+        prediction = _predict_member_pairs(directory, codes, idx_a, idx_b, batch_size, device)
         metrics = prediction_metrics(table.target, prediction, "plantt")
         rows.append({"fold": fold, "member": member,
                      **{k: metrics.get(k, math.nan) for k in ["n", *METRIC_COLUMNS]}})
