@@ -38,8 +38,15 @@ def scores(model: TwoTower, codes: np.ndarray) -> np.ndarray:
         return model.score(soft_one_hot(codes)).double().numpy()
 
 
-@pytest.mark.parametrize("settings", [CONV_DOWNSAMPLING, MAXPOOL_DOWNSAMPLING],
-                         ids=["conv", "maxpool"])
+# A pooled stem feeding several readout maps directly (no residual block): DeepLift stays exact.
+MULTI_READOUT = TowerSettings(stem_channels=8, stem_stride=5, stem_kernel=9, stem_pool=True,
+                              stage_kernels=(3,), blocks_per_stage=0, max_channels=8,
+                              readout_bins=3, readout_channels=4, embedding_dim=2,
+                              stem_bias_init=-0.5)
+
+
+@pytest.mark.parametrize("settings", [CONV_DOWNSAMPLING, MAXPOOL_DOWNSAMPLING, MULTI_READOUT],
+                         ids=["conv", "maxpool", "multi-readout"])
 def test_zero_reference_attributions_sum_to_the_score(settings: TowerSettings) -> None:
     model = random_model(settings, 90, seed=1)
     codes = random_codes(5, 90, seed=2)
@@ -156,6 +163,100 @@ def test_motif_occurrence_mask_marks_counted_occurrences_only() -> None:
     assert enrichment["top_fraction_inside"] == 1.0
     with pytest.raises(ValueError, match="shape"):
         A.attribution_peak_enrichment(values[0], mask)
+
+
+def planted_windows() -> tuple[np.ndarray, dict[str, list[slice]]]:
+    """Four all-A windows with default-grammar motifs planted in and outside their regions, and
+    the bases of the in-region (counted) occurrences per motif."""
+    from plantt.encoding import encode
+
+    windows = np.full((4, 3000), encode("A")[0], dtype=np.uint8)
+    windows[:, DEFAULT_LAYOUT.masked_indices()] = 4  # N, as the encoded windows have
+    tata, gbox = encode("CTATAAATACC"), encode("CCACGTGGCA")  # tss -120..-20, -700..-150
+    windows[0, 900:911] = tata  # inside [880, 980)
+    windows[0, 100:111] = tata  # outside its region: not counted
+    windows[0, 400:410] = gbox  # inside [300, 850)
+    windows[1, 2010:2025] = encode("ATTTATTTATTTATT")  # are_like twice, overlapping, tts 5..200
+    windows[2, 500:510] = gbox
+    windows[2, 100:111] = encode("GCTCCGCTTCA")  # stab_cds_like outside tts -480..-240
+    counted = {"tata_like": [np.s_[0, 900:911]], "gbox_like": [np.s_[0, 400:410],
+                                                              np.s_[2, 500:510]],
+               "are_like": [np.s_[1, 2010:2025]]}
+    return windows, counted
+
+
+def test_motif_attribution_table_per_motif() -> None:
+    windows, counted = planted_windows()
+    signs = np.where(np.arange(3000) % 2, 1.0, -1.0)  # |contribution| is what counts
+    contribution = np.tile(signs, (4, 1))
+    for bases in counted.values():
+        for where in bases:
+            contribution[where] *= 10.0
+    contribution[:, DEFAULT_LAYOUT.masked_indices()] = 1000.0  # masked bases: left out
+    table = A.motif_attribution_table(contribution, windows).set_index("motif")
+    assert list(table.reset_index().columns) == A.MOTIF_ATTRIBUTION_COLUMNS
+    assert table.index[-1] == A.ALL_MOTIFS
+    assert len(table) == 9 + 1  # every motif of the default grammar, then the pooled row
+    for name in counted:
+        assert table.loc[name, "ratio"] == pytest.approx(10.0), name
+        assert table.loc[name, "mean_abs_elsewhere"] == pytest.approx(1.0)
+        assert table.loc[name, "top_fraction_inside"] == 1.0
+    assert table.loc["all", "ratio"] == pytest.approx(10.0)
+    tata, gbox, are = table.loc["tata_like"], table.loc["gbox_like"], table.loc["are_like"]
+    # the copy outside the region does not count
+    assert (tata["n_occurrences"], tata["n_genes_with_occurrence"], tata["n_positions"]) == \
+        (1, 1, 11)
+    assert (gbox["n_occurrences"], gbox["n_genes_with_occurrence"]) == (2, 2)
+    assert (are["n_occurrences"], are["n_positions"]) == (2, 15)  # overlapping: both count
+    assert (tata["region_start"], tata["region_end"], tata["anchor"]) == (880, 980, "tss")
+    assert (are["process"], are["sequence"]) == ("stability", "ATTTATTTATT")
+    # no occurrence (stab_cds_like only outside its region): kept, 0 occurrences, no ratio
+    for name in ("stab_cds_like", "silencer_like", "puf_like"):
+        assert table.loc[name, "n_occurrences"] == 0 and np.isnan(table.loc[name, "ratio"])
+        assert table.loc[name, "n_genes"] == 4
+    assert table.loc["all", "n_occurrences"] == 5
+    # equal contributions: every motif with occurrences gets ratio 1
+    flat = A.motif_attribution_table(np.ones((4, 3000)), windows).set_index("motif")
+    np.testing.assert_allclose(flat.loc[list(counted) + ["all"], "ratio"], 1.0)
+    # the pooled row is the occurrence-mask enrichment
+    mask = A.motif_occurrence_mask(windows)
+    pooled = A.attribution_peak_enrichment(np.abs(contribution), mask,
+                                           exclude=DEFAULT_LAYOUT.masked_indices())
+    assert table.loc["all", "ratio"] == pytest.approx(pooled["ratio"])
+    assert table.loc["all", "top_fraction_chance"] == pytest.approx(pooled["inside_fraction"])
+
+
+def test_motif_attribution_table_for_one_assay() -> None:
+    windows, counted = planted_windows()
+    contribution = np.ones((4, 3000))
+    contribution[counted["tata_like"][0]] = 4.0
+    contribution[counted["are_like"][0]] = 7.0  # a stability motif: background for PRO-seq
+    table = A.motif_attribution_table(contribution, windows,
+                                      processes=A.ASSAY_PROCESSES["proseq"]).set_index("motif")
+    assert list(table.index) == ["silencer_like", "gbox_like", "tcp_like", "tata_like",
+                                 "ime_like", "all"]
+    elsewhere = (3000 - 6) * 4 - 11 - 20  # unmasked bases minus tata and gbox occurrences
+    assert table.loc["tata_like", "mean_abs_elsewhere"] == pytest.approx(
+        (elsewhere + 15 * 6) / elsewhere)
+    assert table.loc["gbox_like", "ratio"] < 1
+    with pytest.raises(ValueError, match="shape"):
+        A.motif_attribution_table(contribution[:3], windows)
+    with pytest.raises(ValueError, match="layout"):
+        A.motif_attribution_table(contribution[:, :100], windows[:, :100])
+
+
+def test_plot_motif_attribution(tmp_path) -> None:
+    windows, counted = planted_windows()
+    contribution = np.ones((4, 3000))
+    contribution[counted["tata_like"][0]] = 20.0
+    contribution[counted["are_like"][0]] = 0.2
+    table = A.motif_attribution_table(contribution, windows)
+    out = tmp_path / "motifs.png"
+    A.plot_motif_attribution(table, out, "test")
+    assert out.stat().st_size > 5000
+    empty = tmp_path / "empty.png"  # real data: no grammar, header-only table
+    A.plot_motif_attribution(pd.DataFrame(columns=A.MOTIF_ATTRIBUTION_COLUMNS), empty, "test")
+    assert empty.stat().st_size > 1000
 
 
 def test_cv_profile_attributes_each_fold_with_its_own_model(tmp_path) -> None:

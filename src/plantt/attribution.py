@@ -397,6 +397,22 @@ def grammar_window_regions(grammar: Grammar | PathLike | None = None,
     return regions
 
 
+def _motif_occurrences(codes: np.ndarray, motif_codes: np.ndarray, start: int,
+                       end: int) -> tuple[np.ndarray, np.ndarray]:
+    """The occurrences of one motif that count, in (n, L) window ``codes``: an (n, L) bool mask of
+    the bases they cover and the (n,) number of occurrences per row (overlapping matches count
+    separately, as in the simulator). Only matches lying entirely inside ``[start, end)``."""
+    mask = np.zeros(codes.shape, dtype=bool)
+    k = motif_codes.size
+    if end - start < k:
+        return mask, np.zeros(codes.shape[0], dtype=np.int64)
+    windows = np.lib.stride_tricks.sliding_window_view(codes[:, start:end], k, axis=1)
+    hits = np.all(windows == motif_codes, axis=2)  # (n, end - start - k + 1)
+    for offset in range(k):
+        mask[:, start + offset:end - k + 1 + offset] |= hits
+    return mask, hits.sum(axis=1)
+
+
 def motif_occurrence_mask(codes: np.ndarray, grammar: Grammar | PathLike | None = None,
                           processes: Sequence[str] | None = None,
                           layout: WindowLayout = DEFAULT_LAYOUT) -> np.ndarray:
@@ -414,17 +430,165 @@ def motif_occurrence_mask(codes: np.ndarray, grammar: Grammar | PathLike | None 
     regions = {name: (start, end) for name, start, end in
                grammar_window_regions(parsed, processes, layout)}
     for motif in parsed.motifs:
-        if motif.name not in regions:
-            continue
-        start, end = regions[motif.name]
-        k = motif.codes.size
-        if end - start < k:
-            continue
-        windows = np.lib.stride_tricks.sliding_window_view(codes[:, start:end], k, axis=1)
-        hits = np.all(windows == motif.codes, axis=2)  # (n, end - start - k + 1)
-        for offset in range(k):
-            mask[:, start + offset:end - k + 1 + offset] |= hits
+        if motif.name in regions:
+            mask |= _motif_occurrences(codes, motif.codes, *regions[motif.name])[0]
     return mask
+
+
+#: Columns of :func:`motif_attribution_table` (and of the header-only table written without a
+#: grammar, i.e. outside the demo).
+MOTIF_ATTRIBUTION_COLUMNS = [
+    "motif", "process", "sequence", "anchor", "effect_log2", "region_start", "region_end",
+    "n_genes", "n_genes_with_occurrence", "n_occurrences", "n_positions", "mean_abs_at_motif",
+    "mean_abs_elsewhere", "ratio", "top_fraction_inside", "top_fraction_chance",
+]
+#: The ``motif`` (and ``process``) of the row that pools every motif of the table.
+ALL_MOTIFS = "all"
+
+
+def motif_attribution_table(contribution: np.ndarray, codes: np.ndarray,
+                            grammar: Grammar | PathLike | None = None,
+                            processes: Sequence[str] | None = None,
+                            layout: WindowLayout = DEFAULT_LAYOUT) -> pd.DataFrame:
+    """Per grammar motif, how much more |contribution| its occurrences get than the background.
+
+    The region-level profile check (:func:`attribution_peak_enrichment` on
+    :func:`grammar_window_regions`) dilutes a motif over its whole region, and the pooled
+    occurrence check lets a strong motif hide a missed one; this asks, motif by motif, whether the
+    model attends to the bases the simulator actually counted.
+
+    ``contribution``: (n, L) per-position contributions (channels summed, signed or not: the
+    absolute value is used), e.g. :attr:`CvAttribution.contribution`; ``codes``: the (n, L) windows
+    of the same genes, in the same order. ``processes`` picks the motifs (e.g.
+    ``ASSAY_PROCESSES[assay]``; None: every motif). Occurrences count as in
+    :func:`motif_occurrence_mask` (exact matches lying entirely inside the motif's region, window
+    coordinates).
+
+    One row per motif of the chosen processes whose region lies in the window, in grammar order,
+    then a row ``motif == process == "all"`` pooling them (the union of their occurrences):
+
+    * ``mean_abs_at_motif``: mean |contribution| over the bases covered by the motif's occurrences
+      (pooled over genes; a base covered twice counts once);
+    * ``mean_abs_elsewhere``: mean |contribution| over every base covered by no occurrence of any
+      motif of the table: the same background for every row, so one motif's occurrences never
+      raise another's baseline;
+    * ``ratio``: at / elsewhere (NaN, and ``n_occurrences`` 0, when the motif never occurs);
+    * ``top_fraction_inside``: share of the ``n_positions`` highest-|contribution| bases, among the
+      motif's bases and the background, that are the motif's; ``top_fraction_chance`` is that share
+      by chance (``n_positions`` over the bases ranked).
+
+    The bases the windows mask at the TSS and TTS (``layout.masked_indices()``; N for every gene,
+    whatever the model does there) are left out of both sides.
+    """
+    from plantt.grammar import load_grammar
+
+    parsed = grammar if isinstance(grammar, Grammar) else load_grammar(grammar)
+    values = np.abs(np.atleast_2d(np.asarray(contribution, dtype=np.float64)))
+    codes = np.atleast_2d(np.asarray(codes, dtype=np.uint8))
+    if values.shape != codes.shape:
+        raise ValueError(f"contribution of shape {values.shape} for codes of shape {codes.shape}")
+    if codes.shape[1] != layout.length:
+        raise ValueError(f"windows of {codes.shape[1]} bases for a layout of {layout.length}")
+    regions = {name: (start, end) for name, start, end in
+               grammar_window_regions(parsed, processes, layout)}
+    used = np.ones(codes.shape, dtype=bool)
+    used[:, layout.masked_indices()] = False
+    process_of = {m.name: p.name for p in parsed.processes for m in p.motifs}
+    motifs = [m for m in parsed.motifs if m.name in regions]
+    occurrences = {m.name: _motif_occurrences(codes, m.codes, *regions[m.name]) for m in motifs}
+    covered = np.zeros(codes.shape, dtype=bool)
+    for mask, _ in occurrences.values():
+        covered |= mask
+    background = used & ~covered
+    elsewhere = float(values[background].mean()) if background.any() else np.nan
+
+    def row(inside: np.ndarray, counts: np.ndarray) -> dict[str, float | int]:
+        inside = inside & used
+        k = int(inside.sum())
+        at = float(values[inside].mean()) if k else np.nan
+        ranked = inside | background
+        top = chance = np.nan
+        if k:
+            ranked_values = values[ranked]
+            order = np.argsort(-ranked_values, kind="stable")[:k]
+            top = float(inside[ranked][order].mean())
+            chance = k / int(ranked.sum())
+        return {"n_genes": len(codes), "n_genes_with_occurrence": int((counts > 0).sum()),
+                "n_occurrences": int(counts.sum()), "n_positions": k,
+                "mean_abs_at_motif": at, "mean_abs_elsewhere": elsewhere,
+                "ratio": at / elsewhere if k and elsewhere > 0 else np.nan,
+                "top_fraction_inside": top, "top_fraction_chance": chance}
+
+    rows = []
+    for motif in motifs:
+        mask, counts = occurrences[motif.name]
+        start, end = regions[motif.name]
+        rows.append({"motif": motif.name, "process": process_of[motif.name],
+                     "sequence": motif.sequence, "anchor": motif.anchor,
+                     "effect_log2": motif.effect_log2, "region_start": start,
+                     "region_end": end, **row(mask, counts)})
+    total = sum((c for _, c in occurrences.values()), np.zeros(len(codes), dtype=np.int64))
+    rows.append({"motif": ALL_MOTIFS, "process": ALL_MOTIFS, **row(covered, total)})
+    table = pd.DataFrame(rows).reindex(columns=MOTIF_ATTRIBUTION_COLUMNS)
+    return table.astype({"region_start": "Int64", "region_end": "Int64"})
+
+
+def plot_motif_attribution(table: pd.DataFrame, target: PathLike, title: str = "") -> None:
+    """Bars: ``ratio`` per motif of :func:`motif_attribution_table` (the pooled row last, grey),
+    on a log scale (a ratio of 1/3 is as far from 1 as 3); dashed lines at 1 (no enrichment) and
+    3 (what a model that learned the motifs should exceed). Motifs without an occurrence are
+    marked instead of drawn. An empty table (no grammar: not the demo) gives a figure saying so,
+    so that the report always has the file."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from plantt.plots import save_figure
+
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(table) + 2.0), 3.4))
+    if table.empty:
+        ax.text(0.5, 0.5, "no grammar (not the simulated demo): no motif to check",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title(title)
+        save_figure(fig, target)
+        return
+    colors = {"transcription": "tab:blue", "stability": "tab:green", ALL_MOTIFS: "0.5"}
+    ratios = table["ratio"].to_numpy(dtype=np.float64)
+    finite = ratios[np.isfinite(ratios) & (ratios > 0)]
+    low = min(0.5, float(finite.min()) / 1.5) if finite.size else 0.5
+    high = max(5.0, float(finite.max()) * 1.5) if finite.size else 5.0
+    high *= 1.6  # room for the occurrence counts above the bars
+    x = np.arange(len(table))
+    rows = zip(ratios, table["process"], table["n_occurrences"], strict=True)
+    for i, (ratio, process, n_occurrences) in enumerate(rows):
+        if np.isfinite(ratio) and ratio > 0:
+            ax.bar(i, ratio - low, bottom=low, color=colors.get(process, "tab:purple"), width=0.7)
+            ax.text(i, ratio * 1.08, f"n={int(n_occurrences)}", ha="center", va="bottom",
+                    fontsize=6, color="0.3")
+        else:
+            ax.text(i, low * 1.15, "no occurrence", rotation=90, ha="center", va="bottom",
+                    fontsize=7, color="0.3")
+    for level in (1.0, 3.0):
+        ax.axhline(level, color="black", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_ylim(low, high)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_yticks(sorted({1.0, 3.0} | {t for t in (0.1, 0.3, 10.0, 30.0, 100.0, 300.0)
+                                        if low <= t <= high}))
+    ax.set_xlim(-0.6, len(table) - 0.4)
+    ax.set_xticks(x, table["motif"], rotation=45, ha="right")
+    ax.set_ylabel("mean |DeepLift| at motif / elsewhere")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=color) for name, color in colors.items()
+               if name in set(table["process"])]
+    labels = [name for name in colors if name in set(table["process"])]
+    ax.legend(handles, labels, fontsize=7, frameon=False, loc="upper left",
+              bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(title)
+    save_figure(fig, target)
 
 
 def attribution_peak_enrichment(profile: np.ndarray | pd.DataFrame,

@@ -21,6 +21,22 @@ rule interpret_attribution:
             subcategory="{assay}",
             labels={"assay": "{assay}", "figure": "DeepLift profile"},
         ),
+        # demo: per planted motif, mean |DeepLift| at its occurrences / elsewhere; real data (no
+        # grammar): the header only
+        motifs=report(
+            "results/interpret/{assay}/motif_attribution.tsv",
+            caption="../report/interpret_motif_attribution.rst",
+            category="Interpretation",
+            subcategory="{assay}",
+            labels={"assay": "{assay}", "figure": "DeepLift at the motifs (table)"},
+        ),
+        motif_plot=report(
+            "results/interpret/{assay}/motif_attribution.png",
+            caption="../report/interpret_motif_attribution.rst",
+            category="Interpretation",
+            subcategory="{assay}",
+            labels={"assay": "{assay}", "figure": "DeepLift at the motifs"},
+        ),
     log:
         "logs/interpret/{assay}.attribution.log",
     conda:
