@@ -49,18 +49,20 @@ def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return workdir
 
 
-# What the suite trains on the demo, to keep CI short: the rnaseq3p assay only, PlanTT and the
-# shuffled-label control (every fold), two epochs of the demo's small preset. The full demo (both
-# assays, every model, the demo's epochs) runs with `snakemake --cores 2`.
+# What the suite trains on the demo, to keep CI short: the rnaseq3p assay only, PlanTT, the
+# shuffled-label control and the k-mer baseline (every fold), two epochs of the demo's compact
+# preset. The full demo (both assays, every model, the demo's epochs) runs with
+# `snakemake --cores 2`.
 DEMO_TRAIN_ASSAY = "rnaseq3p"
-DEMO_TRAIN_CONFIG = ('train={"models": ["plantt", "plantt_shuffled"], '
+DEMO_TRAIN_CONFIG = ('train={"models": ["plantt", "plantt_shuffled", "kmer"], '
                      '"demo_settings": {"max_epochs": 2}}')
 
 
 def demo_trained_targets() -> list[str]:
     base = f"results/interpret/{DEMO_TRAIN_ASSAY}"
     return [f"results/metrics/{DEMO_TRAIN_ASSAY}/metrics_summary.tsv",
-            f"{base}/attribution_profile.tsv", f"{base}/ism/ism.tsv"]
+            f"{base}/attribution_profile.tsv", f"{base}/motif_attribution.tsv",
+            f"{base}/ism/ism.tsv"]
 
 
 @pytest.fixture(scope="session")

@@ -103,6 +103,22 @@ def test_short_small_preset_with_partial_pooling_windows_matches() -> None:
     assert_sliced_matches_full(model, random_codes(75, 10), None)
 
 
+@pytest.mark.parametrize("overrides", [
+    # several readout maps, each with its own positional weights; no residual block at all
+    {"stage_kernels": [5], "blocks_per_stage": 0, "readout_channels": 3, "readout_bins": 5,
+     "stem_stride": 5, "stem_kernel": 9},
+    # a stride-1 stem without pooling (one position per base up to the readout)
+    {"stage_kernels": [3], "blocks_per_stage": 1, "readout_channels": 2, "readout_bins": 4,
+     "stem_stride": 1, "stem_kernel": 7, "stem_bias_init": -1.0},
+])
+def test_multi_channel_readouts_match(overrides: dict) -> None:
+    settings = get_preset("plantt", "small", {"stem_channels": 8, "max_channels": 8,
+                                              "embedding_dim": 3, **overrides})
+    model = sensitive_model(settings, 120, seed=13)
+    assert model.tower.to_one_channel.out_channels == overrides["readout_channels"]
+    assert_sliced_matches_full(model, random_codes(120, 14), None, batch_size=9)
+
+
 def test_group_width_and_batch_size_do_not_change_scores() -> None:
     """Any grouping gives the same scores as full passes, the ends of the sequence included."""
     model = sensitive_model(SMALL_SETTINGS, 40, seed=11)

@@ -71,7 +71,8 @@ def assert_equivariant(model: TwoTower, a: torch.Tensor, b: torch.Tensor) -> Non
     torch.testing.assert_close(f_ab, -f_ba, atol=1e-5 * scale, rtol=0)
 
 
-@pytest.mark.parametrize(("preset", "length"), [("paper", 600), ("small", 3000)])
+@pytest.mark.parametrize(("preset", "length"), [("paper", 600), ("small", 3000),
+                                                ("compact", 3000)])
 def test_random_model_is_equivariant(preset: str, length: int):
     torch.manual_seed(1)
     model = randomize_normalization(build_model("plantt", preset, length))
@@ -114,7 +115,7 @@ def test_towers_share_one_batched_call():
 
 
 @pytest.mark.parametrize("length", [1, 7, 100, 301, 3000])
-@pytest.mark.parametrize("preset", ["paper", "small"])
+@pytest.mark.parametrize("preset", ["paper", "small", "compact"])
 def test_tower_shapes_for_any_length(preset: str, length: int):
     settings = PLANTT_PRESETS[preset]
     tower = PlanTTCNNTower(settings, length).eval()
@@ -126,7 +127,8 @@ def test_tower_shapes_for_any_length(preset: str, length: int):
     assert z.shape == (2, settings.embedding_dim)
     assert trunk_lengths == [trunk_output_length(length, settings)]
     bins = settings.readout_bins or trunk_lengths[0]
-    assert tower.projection.in_features == min(bins, trunk_lengths[0])
+    assert tower.projection.in_features == \
+        settings.readout_channels * min(bins, trunk_lengths[0])
     model = TwoTower(tower).eval()
     with torch.no_grad():
         assert model(random_soft_one_hot(2, length, 1), random_soft_one_hot(2, length, 2)).shape \
@@ -295,3 +297,24 @@ def test_predict_rejects_wrong_lengths_naming_the_record(tmp_path, model_dir):
         run_predict(["predict", "--model", str(model_dir), "--fasta-a", str(tmp_path / "a.fa"),
                      "--fasta-b", str(tmp_path / "c.fa"), "--out", str(tmp_path / "o.tsv")])
     assert not (tmp_path / "o.tsv").exists()
+
+
+def test_multi_channel_readout_and_sparse_stem_settings():
+    """readout_channels keeps several maps with their own positional weights; a stem with
+    stride 1 has no pooling layer; stem_bias_init sets the stem's starting batch-norm shift."""
+    model = build_model("plantt", "small", 600, {
+        "stem_channels": 8, "max_channels": 8, "stem_stride": 1, "stem_kernel": 7,
+        "stage_kernels": [3], "blocks_per_stage": 0, "readout_channels": 3, "readout_bins": 10,
+        "embedding_dim": 1, "stem_bias_init": -2.0})
+    tower = model.tower
+    assert not any(isinstance(m, nn.MaxPool1d) for m in tower.stem)
+    assert tower.out_length == 600 and tower.readout_length == 10
+    assert tower.projection.in_features == 30
+    assert torch.all(tower.stem[1].bias == -2.0)
+    x = soft_one_hot(torch.from_numpy(np.random.default_rng(0).integers(0, 4, (2, 600))
+                                      .astype(np.uint8)))
+    assert model(x[:1], x[1:]).shape == (1,)
+    with pytest.raises(ValueError, match="readout_channels"):
+        build_model("plantt", "small", 600, {"readout_channels": 0})
+    with pytest.raises(ValueError, match="blocks_per_stage"):
+        build_model("plantt", "small", 600, {"blocks_per_stage": -1})

@@ -125,8 +125,10 @@ CHILD = textwrap.dedent("""
 
 def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, tiny):
     codes, train, val = tiny
+    # shift augmentation on: its random offsets must resume exactly too
     settings_kwargs = dict(preset="small", max_epochs=3, patience=10, batch_size=16, max_lr=3e-3,
-                           warmup_steps=5, num_threads=1, seed=7, eval_batch_size=64)
+                           warmup_steps=5, num_threads=1, seed=7, eval_batch_size=64,
+                           shift_augment=3)
     settings = TrainSettings(**settings_kwargs)
     data = tmp_path / "data"
     data.mkdir()
@@ -322,3 +324,27 @@ def test_settings_given_as_text_are_converted_or_refused() -> None:
         TrainSettings.from_dict({"max_epochs": "two"})
     with pytest.raises(ValueError, match="amp"):
         TrainSettings.from_dict({"amp": "maybe"})
+
+
+def test_shift_rows_moves_bases_and_fills_with_n():
+    from plantt.train import _shift_rows
+
+    rows = torch.tensor([[0, 1, 2, 3, 0], [1, 1, 2, 2, 3], [3, 2, 1, 0, 0]], dtype=torch.uint8)
+    shifted = _shift_rows(rows, torch.tensor([2, -1, 0]))
+    assert shifted.tolist() == [[4, 4, 0, 1, 2], [1, 2, 2, 3, 4], [3, 2, 1, 0, 0]]
+    assert shifted.dtype == torch.uint8
+
+
+def test_shift_augmentation_changes_training_but_not_its_determinism(tmp_path, tiny):
+    codes, train, val = tiny
+    kwargs = dict(preset="small", max_epochs=1, batch_size=16, max_lr=3e-3, warmup_steps=5,
+                  num_threads=1, seed=3)
+    runs = {}
+    for name, shift in (("plain", 0), ("shifted", 5), ("shifted_again", 5)):
+        train_fold(codes, train, val, TrainSettings(**kwargs, shift_augment=shift),
+                   tmp_path / name, progress=False, plots=False)
+        runs[name] = final_weights(tmp_path / name)
+    assert all(torch.equal(runs["shifted"][k], runs["shifted_again"][k]) for k in runs["plain"])
+    assert not all(torch.equal(runs["plain"][k], runs["shifted"][k]) for k in runs["plain"])
+    with pytest.raises(ValueError, match="shift_augment"):
+        TrainSettings(shift_augment=-1)

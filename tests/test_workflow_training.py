@@ -1,10 +1,10 @@
 """The demo through the workflow's training, evaluation and interpretation rules.
 
-The ``demo_trained`` fixture (conftest.py) trains PlanTT and the shuffled-label control on every
-fold of the demo's rnaseq3p assay with the small preset, evaluates them and interprets PlanTT, all
-with ``snakemake``. What is asserted here is what the demo's grammar makes possible: the model
-learns sequence -> expression (it beats the control) and attributes its predictions to the bases
-where the simulator planted its motifs.
+The ``demo_trained`` fixture (conftest.py) trains PlanTT, the shuffled-label control and the k-mer
+baseline on every fold of the demo's rnaseq3p assay (PlanTT with the compact preset), evaluates them
+and interprets PlanTT, all with ``snakemake``. What is asserted here is what the demo's grammar
+makes possible: the model learns sequence -> expression (it beats the control) and attributes its
+predictions to the bases where the simulator planted its motifs.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from conftest import DEMO_TRAIN_ASSAY, DEMO_TRAIN_CONFIG, demo_trained_targets, run_snakemake
@@ -28,10 +29,11 @@ from plantt.windows import DEFAULT_LAYOUT
 ASSAY = DEMO_TRAIN_ASSAY
 FOLDS = 5
 
-# Measured on this demo (2 epochs, seeds from config; identical across runs on CPU): PlanTT's mean
-# test Spearman 0.15 (AUROC 0.57), the shuffled-label control's 0.04 (folds -0.04 to 0.12; 0.52).
-# The margin leaves room for chance, not for a model that learned nothing.
-MIN_SPEARMAN_MARGIN = 0.08
+# Measured on this demo (compact preset, 2 epochs, seeds from config; identical across runs on CPU):
+# PlanTT's mean test Spearman 0.42 ± 0.04 (AUROC 0.71), the shuffled-label control's 0.02 (0.50),
+# the k-mer ridge's 0.84 (0.94). (The small preset of before: 0.15.) The margin leaves room for
+# chance, not for a model that learned nothing.
+MIN_SPEARMAN_MARGIN = 0.3
 
 
 def per_fold(workdir: Path) -> pd.DataFrame:
@@ -40,15 +42,48 @@ def per_fold(workdir: Path) -> pd.DataFrame:
 
 def test_plantt_beats_the_shuffled_label_control_on_every_fold_mean(demo_trained: Path) -> None:
     table = per_fold(demo_trained)
-    assert set(table["model"]) == {"plantt", "plantt_shuffled"}
-    for model in ("plantt", "plantt_shuffled"):
+    assert set(table["model"]) == {"plantt", "plantt_shuffled", "kmer"}
+    for model in ("plantt", "plantt_shuffled", "kmer"):
         assert sorted(table.loc[table["model"] == model, "fold"]) == list(range(FOLDS))
     mean = table.groupby("model")["spearman"].mean()
     assert mean["plantt"] - mean["plantt_shuffled"] >= MIN_SPEARMAN_MARGIN, mean.to_dict()
-    assert mean["plantt"] > 0.12
+    assert mean["plantt"] > 0.35
     # the sign metrics tell the same story
     auroc = table.groupby("model")["auroc"].mean()
-    assert auroc["plantt"] > auroc["plantt_shuffled"] + 0.03, auroc.to_dict()
+    assert auroc["plantt"] > auroc["plantt_shuffled"] + 0.15, auroc.to_dict()
+
+
+def test_kmer_baseline_learns_the_grammar_on_every_fold(demo_trained: Path) -> None:
+    """The k-mer ridge (k and alpha chosen on each fold's validation pairs) is the baseline the
+    CNN has to beat. Measured on this demo: test Spearman 0.85 on fold 0 (k = 8 chosen; 0.77 with
+    k = 6 alone), against 0.03 for the shuffled-label control."""
+    table = per_fold(demo_trained)
+    kmer = table[table["model"] == "kmer"].set_index("fold")
+    shuffled = table[table["model"] == "plantt_shuffled"].set_index("fold")
+    assert (kmer["spearman"] > 0.6).all(), kmer["spearman"].to_dict()
+    assert (kmer["spearman"] > shuffled["spearman"] + 0.4).all()
+    assert (kmer["auroc"] > 0.8).all(), kmer["auroc"].to_dict()
+    for fold in range(FOLDS):
+        folder = demo_trained / f"results/models/{ASSAY}/kmer/fold_{fold}"
+        selection = pd.read_csv(folder / "selection.tsv", sep="\t")
+        assert int(selection["chosen"].sum()) == 1
+        assert set(selection["k"]) == {6, 7, 8}
+
+
+def test_motif_attribution_table_has_every_motif_of_the_assay(demo_trained: Path) -> None:
+    """One row per motif the assay depends on, plus the pooled row; the ratios are measured and
+    written (the >= 3x goal of the models issue is not met yet by the demo's compact preset, so only
+    the transcription motifs' pooled enrichment is asserted, as in the test below)."""
+    table = pd.read_csv(demo_trained / f"results/interpret/{ASSAY}/motif_attribution.tsv",
+                        sep="\t")
+    from plantt.grammar import load_grammar
+
+    expected = [m.name for p in load_grammar(None).processes if p.name in ASSAY_PROCESSES[ASSAY]
+                for m in p.motifs]
+    assert list(table["motif"]) == [*expected, "all"]
+    seen = table[(table["motif"] != "all") & (table["n_occurrences"] > 0)]
+    assert len(seen) >= len(expected) - 2  # weak motifs may be absent from 10 genes per fold
+    assert (seen["ratio"] > 0).all() and np.isfinite(seen["ratio"]).all()
 
 
 def test_every_fold_was_trained_with_the_configured_settings(demo_trained: Path) -> None:
@@ -63,7 +98,7 @@ def test_every_fold_was_trained_with_the_configured_settings(demo_trained: Path)
             assert "cpu" in log and "seed" in log
     predictions = pd.read_csv(demo_trained / f"results/metrics/{ASSAY}/predictions.tsv", sep="\t")
     splits = pd.read_csv(demo_trained / f"results/splits/{ASSAY}.tsv", sep="\t")
-    # every test pair of every fold is predicted once per model
+    # every test pair of every fold is predicted once per model (the kmer baseline too)
     n_test = int((splits["set"] == "test").sum())
     assert (predictions.groupby("model").size() == n_test).all()
     summary = pd.read_csv(demo_trained / f"results/metrics/{ASSAY}/metrics_summary.tsv", sep="\t")
@@ -89,30 +124,38 @@ def test_trained_models_are_antisymmetric(demo_trained: Path) -> None:
 
 
 def test_attribution_peaks_where_the_grammar_planted_its_motifs(demo_trained: Path) -> None:
-    """The transcription motifs (promoter side, the demo's strongest signal) carry the attribution.
+    """The motifs the assay depends on carry the attribution.
 
-    Measured on this demo (2 epochs): by region 3.8x the attribution elsewhere, 96% of the top
-    positions inside; at the occurrences themselves 2.0x, 5.6x the chance share of top positions.
-    The 3' stability motifs (also in ASSAY_PROCESSES["rnaseq3p"]) are not picked up by this short
-    training (ratio ~0.2), so they are not asserted here.
+    Measured on this demo (compact preset, 2 epochs): at the occurrences themselves 4.7x the
+    attribution elsewhere (transcription motifs alone 6.1x), 25% of the top positions inside
+    against 1.6% by chance; by region (the profile over genes, regions a few hundred bases wide)
+    1.8x. The `small` preset of before gave 2.0x at the transcription motifs' occurrences and did
+    not attribute the stability motifs at all (~0.2x).
     """
     base = demo_trained / f"results/interpret/{ASSAY}"
     masked = DEFAULT_LAYOUT.masked_indices()
-    processes = ("transcription",)
-    assert set(processes) <= set(ASSAY_PROCESSES[ASSAY])
+    processes = ASSAY_PROCESSES[ASSAY]
     # the mean |attribution| profile over the test genes of every fold vs the grammar's regions
     profile = pd.read_csv(base / "attribution_profile.tsv", sep="\t")
     regions = grammar_window_regions(processes=processes)
     by_region = attribution_peak_enrichment(profile, regions, exclude=masked)
-    assert by_region["ratio"] > 2.0, by_region
-    assert by_region["top_fraction_inside"] > 1.5 * by_region["inside_fraction"], by_region
+    assert by_region["ratio"] > 1.4, by_region
+    assert by_region["top_fraction_inside"] > by_region["inside_fraction"], by_region
     # gene by gene: the bases of the motif occurrences themselves, against every other base
     genes = np.load(base / "attribution_genes.npz")
     values = np.abs(genes["contribution"])
     occurrences = motif_occurrence_mask(genes["codes"], processes=processes)
     by_occurrence = attribution_peak_enrichment(values, occurrences, exclude=masked)
-    assert by_occurrence["ratio"] > 1.5, by_occurrence
-    assert by_occurrence["top_fraction_inside"] > 3 * by_occurrence["inside_fraction"]
+    assert by_occurrence["ratio"] > 3.0, by_occurrence
+    assert by_occurrence["top_fraction_inside"] > 8 * by_occurrence["inside_fraction"]
+    # per motif (the table the workflow writes): measured 11x, 17x, 4.0x and 6.4x for gbox_like,
+    # tcp_like, tata_like and are_like; ime_like, silencer_like, stab_cds_like and cu_rich_like
+    # ~0.6-1.3x (not learned yet; the models issue asks >= 3x for every motif)
+    table = pd.read_csv(base / "motif_attribution.tsv", sep="\t")
+    per_motif = table[table["motif"] != "all"].set_index("motif")["ratio"]
+    assert (per_motif >= 3.0).sum() >= 3, per_motif.to_dict()
+    pooled = float(table.loc[table["motif"] == "all", "ratio"].iloc[0])
+    assert pooled == pytest.approx(by_occurrence["ratio"], rel=1e-5)  # %.6g in the TSV
 
 
 def test_report_includes_training_and_interpretation(demo_trained: Path) -> None:

@@ -48,10 +48,11 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+import torch.utils.deterministic
 from torch import nn
 
 from plantt import __version__
-from plantt.encoding import soft_one_hot
+from plantt.encoding import N_CODE, soft_one_hot
 from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
 from plantt.metrics import regression_metrics, sign_metrics
 from plantt.models import MODEL_KINDS, WEIGHTS, build_model, save_model
@@ -91,6 +92,9 @@ class TrainSettings:
     weight_decay: float = 0.01
     grad_clip: float | None = None
     flip_augment: bool = True  # Washburn only: add (b, a, -d) for every (a, b, d)
+    # Training only: shift every sequence by a random offset in [-shift_augment, shift_augment]
+    # bases (N shifted in), each sequence of a pair on its own; 0: off.
+    shift_augment: int = 0
     amp: bool = True  # bf16 autocast on CUDA
     deterministic: bool = True
     num_threads: int | None = None
@@ -102,7 +106,7 @@ class TrainSettings:
             "max_epochs": self.max_epochs >= 1, "patience": self.patience >= 1,
             "batch_size": self.batch_size >= 1, "eval_batch_size": self.eval_batch_size >= 1,
             "max_lr": self.max_lr > 0, "warmup_steps": self.warmup_steps >= 0,
-            "weight_decay": self.weight_decay >= 0,
+            "weight_decay": self.weight_decay >= 0, "shift_augment": self.shift_augment >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -280,6 +284,7 @@ def _torch_runtime(settings: TrainSettings, device: torch.device) -> Iterator[No
     old_deterministic = torch.are_deterministic_algorithms_enabled()
     old_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     old_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    old_fill = torch.utils.deterministic.fill_uninitialized_memory
     # Denormal floats (e.g. in Adam's second moments late in the cosine decay) can slow CPU
     # arithmetic many-fold; flushing them to zero changes nothing measurable.
     flushed = device.type == "cpu" and torch.set_flush_denormal(True)
@@ -289,6 +294,9 @@ def _torch_runtime(settings: TrainSettings, device: torch.device) -> Iterator[No
         if device.type == "cuda":
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
+        # Deterministic mode also fills every new tensor with NaN (a debugging aid): up to a
+        # third of a CPU training step for small towers, and no part of reproducibility.
+        torch.utils.deterministic.fill_uninitialized_memory = False
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
     else:
@@ -300,6 +308,7 @@ def _torch_runtime(settings: TrainSettings, device: torch.device) -> Iterator[No
             torch.set_flush_denormal(False)
         torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_deterministic, warn_only=old_warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = old_fill
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old_cudnn
 
 
@@ -349,16 +358,31 @@ class CodeBank:
         else:
             self.codes = codes  # numpy (memmap): gather rows per batch
 
-    def one_hot(self, idx: np.ndarray) -> torch.Tensor:
+    def one_hot(self, idx: np.ndarray, shifts: np.ndarray | None = None) -> torch.Tensor:
+        """Soft one-hot rows ``idx``; row ``i`` moved ``shifts[i]`` bases to the right (left if
+        negative), the bases shifted in being N."""
         if isinstance(self.codes, torch.Tensor):
             rows = self.codes[torch.as_tensor(idx, device=self.codes.device)]
         else:
             rows = torch.from_numpy(np.ascontiguousarray(self.codes[idx], dtype=np.uint8))
-        return soft_one_hot(rows.to(self.device, non_blocking=True))
+        rows = rows.to(self.device, non_blocking=True)
+        if shifts is not None and np.any(shifts):
+            rows = _shift_rows(rows, torch.as_tensor(shifts, device=rows.device))
+        return soft_one_hot(rows)
 
-    def pair_batch(self, idx_a: np.ndarray, idx_b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.one_hot(np.concatenate([idx_a, idx_b]))
+    def pair_batch(self, idx_a: np.ndarray, idx_b: np.ndarray, shifts: np.ndarray | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.one_hot(np.concatenate([idx_a, idx_b]), shifts)
         return x[: idx_a.size], x[idx_a.size:]
+
+
+def _shift_rows(rows: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """uint8 code rows, row ``i`` shifted by ``shifts[i]`` positions with N filling the gap."""
+    length = rows.shape[1]
+    source = torch.arange(length, device=rows.device)[None, :] - shifts[:, None].long()
+    inside = (source >= 0) & (source < length)
+    moved = torch.gather(rows, 1, source.clamp(0, length - 1))
+    return torch.where(inside, moved, torch.full_like(moved, N_CODE))
 
 
 def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
@@ -374,15 +398,17 @@ def _model_device(model: nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
-def _forward(model: nn.Module, bank: CodeBank, *index: np.ndarray) -> torch.Tensor:
+def _forward(model: nn.Module, bank: CodeBank, *index: np.ndarray,
+             shifts: np.ndarray | None = None) -> torch.Tensor:
     """The model's output for one batch: a sequence per row (one index array) or a pair per row
     (two). A single-sequence model predicts a pair as the difference of its two predictions; a
-    two-tower model predicts a sequence as its score ``sum(z)``."""
+    two-tower model predicts a sequence as its score ``sum(z)``. ``shifts``: one per sequence
+    (for pairs, the a's then the b's), see :meth:`CodeBank.one_hot`."""
     single = getattr(model, "kind", "plantt") == "single"
     if len(index) == 1:
-        x = bank.one_hot(index[0])
+        x = bank.one_hot(index[0], shifts)
         return model(x) if single else model.score(x)
-    xa, xb = bank.pair_batch(*index)
+    xa, xb = bank.pair_batch(*index, shifts=shifts)
     if single:
         out = model(torch.cat([xa, xb]))
         return out[: xa.shape[0]] - out[xa.shape[0]:]
@@ -714,6 +740,8 @@ class _FoldTrainer:
         epoch = self.epoch + 1
         torch.manual_seed(_epoch_seed(self.s.seed, epoch))
         order = np.random.default_rng([self.s.seed, epoch]).permutation(len(self.train))
+        # Its own stream, so that turning the augmentation on leaves the batch order alone.
+        shift_rng = np.random.default_rng([self.s.seed, epoch, 1])
         self.model.train()
         total_loss, seen, lr = 0.0, 0, 0.0
         bar = _Progress(self.progress, self.steps_per_epoch, f"epoch {epoch}/{self.s.max_epochs}")
@@ -722,8 +750,12 @@ class _FoldTrainer:
             index = [array[batch] for array in _index_arrays(self.train)]
             target = torch.from_numpy(self.train.target[batch]).to(self.device)
             lr = self._set_lr()
+            shifts = None
+            if self.s.shift_augment:
+                shifts = shift_rng.integers(-self.s.shift_augment, self.s.shift_augment + 1,
+                                            size=batch.size * len(index))
             with _autocast(self.device, self.s.amp):
-                output = _forward(self.model, self.bank, *index)
+                output = _forward(self.model, self.bank, *index, shifts=shifts)
             loss = _loss(self.kind, output.float(), target, self.s.loss)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -211,6 +211,9 @@ def get_ortholog_id_args(wildcards):
 
 # ---- training ----
 
+# Models trained with PyTorch (rule train_fold); the k-mer baseline `kmer` has its own rule.
+TORCH_MODEL_PATTERN = r"plantt|washburn|plantt_shuffled|plantt_from_[A-Za-z0-9]+"
+
 
 def train_models(assay):
     """Model names trained for an assay: the configured ones, plus plantt_from_<assay> variants."""
@@ -248,6 +251,11 @@ def get_train_settings(wildcards, resources, threads):
     settings["require_gpu"] = int(resources.get("gpu", 0)) > 0 or "gpu" in gres
     settings["allow_cpu_fallback"] = train["allow_cpu_fallback"]
     return settings
+
+
+def get_kmer_settings(wildcards):
+    """train.kmer (plantt.kmer.KmerSettings fields); absent: the defaults."""
+    return dict(config["train"].get("kmer") or {})
 
 
 def get_fold_predictions(wildcards):
@@ -435,6 +443,8 @@ def interpret_outputs():
         outputs += [
             f"results/interpret/{assay}/attribution_profile.tsv",
             f"results/interpret/{assay}/attribution_profile.png",
+            f"results/interpret/{assay}/motif_attribution.tsv",
+            f"results/interpret/{assay}/motif_attribution.png",
             f"results/interpret/{assay}/ism/ism.tsv",
             f"results/interpret/{assay}/ism/heatmap.png",
             f"results/interpret/{assay}/ism/zoom.png",
