@@ -176,6 +176,8 @@ def _compile_module(module: nn.Module) -> list[Operation]:
         return ops
     if isinstance(module, LegacyDenseBlock):
         return [DenseOp([_compile_module(unit) for unit in module.units])]
+    if isinstance(module, nn.Identity):
+        return []
     if isinstance(module, nn.Conv1d):
         return [_conv_op(module)]
     if isinstance(module, nn.MaxPool1d):
@@ -234,7 +236,7 @@ def compile_tower(tower: nn.Module) -> SlicedTower | None:
 
     def readout(h: torch.Tensor) -> torch.Tensor:
         if tower.readout_length != tower.out_length:
-            h = F.adaptive_avg_pool1d(h, tower.readout_length)
+            h = F.adaptive_avg_pool1d(h, tower.readout_length) * tower.bin_scale
         return tower.projection(h.flatten(1)).double().sum(dim=-1)
 
     return SlicedTower(tower, ops, readout)

@@ -228,6 +228,11 @@ def kmer_block_counts(codes: np.ndarray, k: int, block_length: int) -> sparse.cs
                              shape=(n, n_columns))
 
 
+def _kmer_text(index: int, k: int) -> str:
+    """The k-mer of column ``index`` (first base most significant)."""
+    return "".join("ACGT"[(index >> (2 * (k - 1 - j))) & 3] for j in range(k))
+
+
 def _check_rows(idx: np.ndarray, n_rows: int, name: str) -> np.ndarray:
     idx = np.asarray(idx)
     if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
@@ -304,6 +309,15 @@ class KmerRidge:
             raise ValueError("idx_a and idx_b must be 1-d arrays of the same length")
         scores = self.sequence_scores(codes, np.concatenate([idx_a, idx_b]))
         return scores[:idx_a.size] - scores[idx_a.size:]
+
+    def top_kmers(self, n: int) -> list[str]:
+        """The ``n`` k-mers of largest weight, ``max over blocks |coef|``, strongest first (ties in
+        index order); the k-mers whose counts the model leans on most, motifs or parts of them."""
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        strength = np.abs(self.coef.reshape(self.n_blocks, 4 ** int(self.k))).max(axis=0)
+        order = np.argsort(-strength, kind="stable")[:n]
+        return [_kmer_text(int(index), int(self.k)) for index in order]
 
     def predict_sequences(self, codes: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Predicted value of each sequence: ``coef . counts + intercept`` (offset 0 for a model

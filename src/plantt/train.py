@@ -15,6 +15,15 @@ binary cross-entropy on flipped-pair-augmented data (Washburn); early stopping w
 the validation Spearman (PlanTT) or AUROC (Washburn); the best weights are kept. Sequential
 training (Section 4.5) starts from ``init_weights`` (a model directory or a ``weights.pt``).
 
+Seeded detectors (``seed_stem_kmers`` > 0; the demo's recipe): before training, a ridge regression
+on k-mer counts (:mod:`plantt.kmer`, one per k in ``seed_stem_ks``, penalty ``seed_stem_alpha``)
+is fitted on the training examples, and the first filters of the stem convolution become exact
+detectors of its strongest k-mers (:func:`plantt.models.seed_detectors`); the k-mers are logged
+and written to ``model.json`` (``provenance.seeded_kmers``). ``stem_lr_scale`` lets the stem learn
+at a fraction of the learning rate, ``batch_by_group`` builds batches from whole groups of
+connected pairs (orthogroups), so that each gene's tower runs once per batch (PlanTT's forward pass
+always embeds each distinct gene of a batch once).
+
 Reproducibility: the model is initialised from ``seed``; each epoch re-seeds torch from
 ``(seed, epoch)`` and shuffles with ``numpy.random.default_rng([seed, epoch])``, so an epoch's
 randomness (order, dropout) does not depend on what ran before it in the process. At the end of
@@ -95,6 +104,16 @@ class TrainSettings:
     # Training only: shift every sequence by a random offset in [-shift_augment, shift_augment]
     # bases (N shifted in), each sequence of a pair on its own; 0: off.
     shift_augment: int = 0
+    # Seed the stem's first filters as exact detectors of the k-mers that a ridge regression on
+    # the fold's training pairs weighs most (plantt.kmer): this many per k in seed_stem_ks (0: off).
+    seed_stem_kmers: int = 0
+    seed_stem_ks: tuple[int, ...] = (6, 7, 8)
+    seed_stem_alpha: float = 100.0
+    seed_stem_block_length: int = 750
+    stem_lr_scale: float = 1.0  # the stem convolution's learning rate relative to the rest
+    # Batches made of whole groups of connected pairs (an orthogroup's pairs), so each gene's
+    # tower runs once per batch rather than once per pair it is in.
+    batch_by_group: bool = False
     amp: bool = True  # bf16 autocast on CUDA
     deterministic: bool = True
     num_threads: int | None = None
@@ -107,7 +126,13 @@ class TrainSettings:
             "batch_size": self.batch_size >= 1, "eval_batch_size": self.eval_batch_size >= 1,
             "max_lr": self.max_lr > 0, "warmup_steps": self.warmup_steps >= 0,
             "weight_decay": self.weight_decay >= 0, "shift_augment": self.shift_augment >= 0,
+            "seed_stem_kmers": self.seed_stem_kmers >= 0, "stem_lr_scale": self.stem_lr_scale >= 0,
+            "seed_stem_alpha": self.seed_stem_alpha > 0,
+            "seed_stem_block_length": self.seed_stem_block_length >= 1,
         }
+        self.seed_stem_ks = tuple(int(k) for k in self.seed_stem_ks)
+        if self.seed_stem_kmers and (not self.seed_stem_ks or min(self.seed_stem_ks) < 1):
+            checks["seed_stem_ks"] = False
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid training setting(s): {', '.join(bad)}")
@@ -408,6 +433,13 @@ def _forward(model: nn.Module, bank: CodeBank, *index: np.ndarray,
     if len(index) == 1:
         x = bank.one_hot(index[0], shifts)
         return model(x) if single else model.score(x)
+    if shifts is None and getattr(model, "kind", None) == "plantt" and hasattr(model, "embed"):
+        # each distinct gene of the batch through the tower once: z_a - z_b as TwoTower computes
+        genes, inverse = np.unique(np.concatenate(index), return_inverse=True)
+        z = model.embed(bank.one_hot(genes))
+        inverse_t = torch.as_tensor(inverse, device=z.device)
+        n = index[0].size
+        return (z[inverse_t[:n]] - z[inverse_t[n:]]).sum(dim=-1)
     xa, xb = bank.pair_batch(*index, shifts=shifts)
     if single:
         out = model(torch.cat([xa, xb]))
@@ -622,6 +654,100 @@ def _load_init_weights(model: nn.Module, init_weights: PathLike) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# Seeded detectors, parameter groups and grouped batches
+# ----------------------------------------------------------------------------------------------
+def _seed_stem(model: nn.Module, codes: np.ndarray | torch.Tensor, train: Examples,
+               val: Examples, settings: TrainSettings) -> list[str]:
+    """Seed the stem with the k-mers a ridge on the training examples weighs most, per k.
+
+    Only the training targets choose the k-mers (the validation set is needed by the fitting
+    function's interface but a single alpha leaves it nothing to choose), so a shuffled-label
+    control is seeded from its own shuffled labels.
+    """
+    from plantt.kmer import KmerSettings, fit_kmer_pairs, fit_kmer_sequences
+    from plantt.models import seed_detectors
+
+    conv = _stem_conv(model)
+    if conv is None:
+        raise ValueError("seed_stem_kmers needs a PlanTT-CNN tower (tower: cnn) or the Washburn "
+                         "classifier")
+    per_k = min(settings.seed_stem_kmers, conv.out_channels // len(settings.seed_stem_ks))
+    if per_k < settings.seed_stem_kmers:
+        log.info("seed_stem_kmers: %d k-mers for each of %d values of k do not fit in %d "
+                    "filters: seeding %d per k", settings.seed_stem_kmers,
+                    len(settings.seed_stem_ks), conv.out_channels, per_k)
+    if per_k < 1:
+        raise ValueError(f"seed_stem_kmers: {conv.out_channels} filters cannot hold a k-mer for "
+                         f"each of the {len(settings.seed_stem_ks)} values of k")
+    if max(settings.seed_stem_ks) > conv.kernel_size[0]:
+        raise ValueError(f"seed_stem_ks: k-mers of up to {max(settings.seed_stem_ks)} bases do "
+                         f"not fit in kernels of {conv.kernel_size[0]}")
+    array = codes.cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
+    kmers: list[str] = []
+    for k in settings.seed_stem_ks:
+        grid = KmerSettings(ks=(k,), alphas=(settings.seed_stem_alpha,),
+                            block_length=settings.seed_stem_block_length)
+        if isinstance(train, SequenceSet):
+            ridge, _ = fit_kmer_sequences(array, train, val, grid)
+        else:
+            ridge, _ = fit_kmer_pairs(array, train, val, grid)
+        kmers += ridge.top_kmers(per_k)
+    seed_detectors(conv, kmers)
+    log.info("stem seeded with %d k-mers (k = %s), strongest: %s", len(kmers),
+             ", ".join(map(str, settings.seed_stem_ks)), ", ".join(kmers[:5]))
+    return kmers
+
+
+def _stem_conv(model: nn.Module) -> nn.Conv1d | None:
+    """The first convolution of a PlanTT-CNN tower or of the Washburn classifier, else None."""
+    conv = getattr(getattr(model, "tower", None), "stem_conv", None)
+    if conv is None:
+        conv = getattr(model, "stem_conv", None)
+    return conv if isinstance(conv, nn.Conv1d) else None
+
+
+def _param_groups(model: nn.Module, stem_lr_scale: float) -> list[dict[str, Any]]:
+    """One optimizer group, or two when the stem convolution learns at its own rate."""
+    conv = _stem_conv(model)
+    if stem_lr_scale == 1.0 or conv is None:
+        return [{"params": list(model.parameters()), "lr_scale": 1.0}]
+    stem_ids = {id(p) for p in conv.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in stem_ids]
+    return [{"params": list(conv.parameters()), "lr_scale": stem_lr_scale},
+            {"params": rest, "lr_scale": 1.0}]
+
+
+def pair_groups(pairs: PairSet) -> np.ndarray:
+    """Connected components of the pairs' gene graph (an orthogroup's pairs are one group): a
+    group id per pair, numbered by first appearance."""
+    genes, inverse = np.unique(np.concatenate([pairs.idx_a, pairs.idx_b]), return_inverse=True)
+    parent = np.arange(genes.size)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    n = len(pairs)
+    for a, b in zip(inverse[:n], inverse[n:], strict=True):
+        ra, rb = find(int(a)), find(int(b))
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(int(a)) for a in inverse[:n]])
+    _, first = np.unique(roots, return_index=True)
+    renumber = {int(roots[i]): g for g, i in enumerate(np.sort(first))}
+    return np.array([renumber[int(r)] for r in roots], dtype=np.int64)
+
+
+def _group_order(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Pairs in a random order of groups, each group's pairs together in a random order."""
+    group_rank = rng.permutation(int(groups.max()) + 1)
+    tiebreak = rng.permutation(groups.size)
+    return np.lexsort((tiebreak, group_rank[groups]))
+
+
+# ----------------------------------------------------------------------------------------------
 # The trainer
 # ----------------------------------------------------------------------------------------------
 StepCallback = Callable[[int, int, int], None]
@@ -657,15 +783,21 @@ class _FoldTrainer:
         self.fingerprint = _fingerprint(settings, kind, (self.bank.n_genes, self.bank.seq_len),
                                         train, val, init_weights)
 
+        self.groups = (pair_groups(self.train) if settings.batch_by_group
+                       and isinstance(self.train, PairSet) else None)
+
         _seed_everything(settings.seed)
         self.model = build_model(kind, settings.preset, self.bank.seq_len,
                                  settings.model_overrides or None, settings.tower)
+        self.seeded_kmers: list[str] = []
         if init_weights is not None:
             _load_init_weights(self.model, init_weights)
+        elif settings.seed_stem_kmers:
+            self.seeded_kmers = _seed_stem(self.model, codes, train, val, settings)
         self.model.to(device)
+        lr0 = one_cycle_lr(0, self.total_steps, settings.warmup_steps, settings.max_lr)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=one_cycle_lr(0, self.total_steps, settings.warmup_steps,
-                                                     settings.max_lr),
+            _param_groups(self.model, settings.stem_lr_scale), lr=lr0,
             betas=(settings.beta1, settings.beta2), eps=settings.eps,
             weight_decay=settings.weight_decay)
         self.epoch = 0
@@ -733,13 +865,15 @@ class _FoldTrainer:
     def _set_lr(self) -> float:
         lr = one_cycle_lr(self.step, self.total_steps, self.s.warmup_steps, self.s.max_lr)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
     def train_one_epoch(self) -> tuple[float, float]:
         epoch = self.epoch + 1
         torch.manual_seed(_epoch_seed(self.s.seed, epoch))
-        order = np.random.default_rng([self.s.seed, epoch]).permutation(len(self.train))
+        rng = np.random.default_rng([self.s.seed, epoch])
+        order = (_group_order(self.groups, rng) if self.groups is not None
+                 else rng.permutation(len(self.train)))
         # Its own stream, so that turning the augmentation on leaves the batch order alone.
         shift_rng = np.random.default_rng([self.s.seed, epoch, 1])
         self.model.train()
@@ -831,6 +965,7 @@ class _FoldTrainer:
             "n_train_pairs": self.n_train_pairs,
             "n_val_pairs": len(self.val),
             "init_weights": str(self.init_weights) if self.init_weights is not None else None,
+            "seeded_kmers": self.seeded_kmers,
             "train_settings": self.s.to_dict(),
             **self.extra_provenance,
         }
