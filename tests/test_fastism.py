@@ -119,6 +119,17 @@ def test_multi_channel_readouts_match(overrides: dict) -> None:
     assert_sliced_matches_full(model, random_codes(120, 14), None, batch_size=9)
 
 
+def test_motif_preset_with_summed_bins_matches() -> None:
+    """The motif tower (bias-only stem, no pointwise map, summed bins) on the sliced path."""
+    settings = get_preset("plantt", "motif", {"stem_channels": 6, "max_channels": 6,
+                                              "stem_kernel": 9, "readout_bins": 6})
+    model = sensitive_model(settings, 120, seed=15)
+    assert isinstance(model.tower.to_one_channel, torch.nn.Identity)
+    assert model.tower.bin_scale == pytest.approx(20.0)
+    assert fastism.compile_tower(model.tower) is not None
+    assert_sliced_matches_full(model, random_codes(120, 16), None, batch_size=9)
+
+
 def test_group_width_and_batch_size_do_not_change_scores() -> None:
     """Any grouping gives the same scores as full passes, the ends of the sequence included."""
     model = sensitive_model(SMALL_SETTINGS, 40, seed=11)

@@ -72,7 +72,7 @@ def assert_equivariant(model: TwoTower, a: torch.Tensor, b: torch.Tensor) -> Non
 
 
 @pytest.mark.parametrize(("preset", "length"), [("paper", 600), ("small", 3000),
-                                                ("compact", 3000)])
+                                                ("compact", 3000), ("motif", 3000)])
 def test_random_model_is_equivariant(preset: str, length: int):
     torch.manual_seed(1)
     model = randomize_normalization(build_model("plantt", preset, length))
@@ -115,7 +115,7 @@ def test_towers_share_one_batched_call():
 
 
 @pytest.mark.parametrize("length", [1, 7, 100, 301, 3000])
-@pytest.mark.parametrize("preset", ["paper", "small", "compact"])
+@pytest.mark.parametrize("preset", ["paper", "small", "compact", "motif"])
 def test_tower_shapes_for_any_length(preset: str, length: int):
     settings = PLANTT_PRESETS[preset]
     tower = PlanTTCNNTower(settings, length).eval()
@@ -127,8 +127,8 @@ def test_tower_shapes_for_any_length(preset: str, length: int):
     assert z.shape == (2, settings.embedding_dim)
     assert trunk_lengths == [trunk_output_length(length, settings)]
     bins = settings.readout_bins or trunk_lengths[0]
-    assert tower.projection.in_features == \
-        settings.readout_channels * min(bins, trunk_lengths[0])
+    maps = settings.readout_channels or settings.stage_channels()[-1]
+    assert tower.projection.in_features == maps * min(bins, trunk_lengths[0])
     model = TwoTower(tower).eval()
     with torch.no_grad():
         assert model(random_soft_one_hot(2, length, 1), random_soft_one_hot(2, length, 2)).shape \

@@ -91,8 +91,7 @@ def test_kmer_baseline_learns_the_grammar_on_every_fold(demo_trained: Path) -> N
 
 def test_motif_attribution_table_has_every_motif_of_the_assay(demo_trained: Path) -> None:
     """One row per motif the assay depends on, plus the pooled row; the ratios are measured and
-    written (the >= 3x goal of the models issue is not met yet by the demo's compact preset, so only
-    the transcription motifs' pooled enrichment is asserted, as in the test below)."""
+    written (the >= 3x goal per motif is asserted in the test below)."""
     table = pd.read_csv(demo_trained / f"results/interpret/{ASSAY}/motif_attribution.tsv",
                         sep="\t")
     from plantt.grammar import load_grammar
@@ -145,11 +144,10 @@ def test_trained_models_are_antisymmetric(demo_trained: Path) -> None:
 def test_attribution_peaks_where_the_grammar_planted_its_motifs(demo_trained: Path) -> None:
     """The motifs the assay depends on carry the attribution.
 
-    Measured on this demo (compact preset, 2 epochs): at the occurrences themselves 4.7x the
-    attribution elsewhere (transcription motifs alone 6.1x), 25% of the top positions inside
-    against 1.6% by chance; by region (the profile over genes, regions a few hundred bases wide)
-    1.8x. The `small` preset of before gave 2.0x at the transcription motifs' occurrences and did
-    not attribute the stability motifs at all (~0.2x).
+    Measured on the full demo (motif preset, 3 epochs, 2026-12-01): every one of the nine motifs
+    86-213x the attribution elsewhere at its occurrences (pooled 143x; proseq's five transcription
+    motifs 195-326x). The compact preset of before reached 4.7x pooled, and ime_like, silencer_like,
+    stab_cds_like and cu_rich_like stayed at ~0.6-1.3x.
     """
     base = demo_trained / f"results/interpret/{ASSAY}"
     masked = DEFAULT_LAYOUT.masked_indices()
@@ -167,12 +165,12 @@ def test_attribution_peaks_where_the_grammar_planted_its_motifs(demo_trained: Pa
     by_occurrence = attribution_peak_enrichment(values, occurrences, exclude=masked)
     assert by_occurrence["ratio"] > 3.0, by_occurrence
     assert by_occurrence["top_fraction_inside"] > 8 * by_occurrence["inside_fraction"]
-    # per motif (the table the workflow writes): measured 11x, 17x, 4.0x and 6.4x for gbox_like,
-    # tcp_like, tata_like and are_like; ime_like, silencer_like, stab_cds_like and cu_rich_like
-    # ~0.6-1.3x (not learned yet; the models issue asks >= 3x for every motif)
+    # per motif (the table the workflow writes): the models issue's goal, >= 3x for every motif
     table = pd.read_csv(base / "motif_attribution.tsv", sep="\t")
-    per_motif = table[table["motif"] != "all"].set_index("motif")["ratio"]
-    assert (per_motif >= 3.0).sum() >= 3, per_motif.to_dict()
+    per_motif = table[(table["motif"] != "all") & (table["n_occurrences"] > 0)]
+    per_motif = per_motif.set_index("motif")["ratio"]
+    assert len(per_motif) >= 7, per_motif.to_dict()
+    assert (per_motif >= 3.0).all(), per_motif.to_dict()
     pooled = float(table.loc[table["motif"] == "all", "ratio"].iloc[0])
     assert pooled == pytest.approx(by_occurrence["ratio"], rel=1e-5)  # %.6g in the TSV
 
