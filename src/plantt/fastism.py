@@ -235,9 +235,7 @@ def compile_tower(tower: nn.Module) -> SlicedTower | None:
         return None
 
     def readout(h: torch.Tensor) -> torch.Tensor:
-        if tower.readout_length != tower.out_length:
-            h = F.adaptive_avg_pool1d(h, tower.readout_length) * tower.bin_scale
-        return tower.projection(h.flatten(1)).double().sum(dim=-1)
+        return tower.read_out(h).double().sum(dim=-1)
 
     return SlicedTower(tower, ops, readout)
 

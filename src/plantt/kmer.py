@@ -49,7 +49,7 @@ import pandas as pd
 import yaml
 from scipy import sparse
 
-from plantt.encoding import N_CODE
+from plantt.encoding import N_CODE, decode
 from plantt.io import InputError, PathLike, atomic_open, atomic_path, get_logger
 from plantt.metrics import regression_metrics
 from plantt.train import PairSet, SequenceSet
@@ -230,7 +230,7 @@ def kmer_block_counts(codes: np.ndarray, k: int, block_length: int) -> sparse.cs
 
 def _kmer_text(index: int, k: int) -> str:
     """The k-mer of column ``index`` (first base most significant)."""
-    return "".join("ACGT"[(index >> (2 * (k - 1 - j))) & 3] for j in range(k))
+    return decode(np.array([(index >> (2 * (k - 1 - j))) & 3 for j in range(k)]))
 
 
 def _check_rows(idx: np.ndarray, n_rows: int, name: str) -> np.ndarray:

@@ -158,11 +158,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from plantt.camformer import CAMFORMER_PRESETS, CamformerSettings, CamformerTower
+from plantt.encoding import encode
 from plantt.io import InputError, PathLike, atomic_open, atomic_path
 
 MODEL_JSON = "model.json"
@@ -488,7 +490,10 @@ class PlanTTCNNTower(nn.Module):
         if x.shape[-1] != self.seq_len:
             raise ValueError(f"tower built for sequences of {self.seq_len} bases, "
                              f"got {x.shape[-1]}")
-        h = self.to_one_channel(self.stages(self.stem(self._pad_for_stem(x))))
+        return self.read_out(self.to_one_channel(self.stages(self.stem(self._pad_for_stem(x)))))
+
+    def read_out(self, h: torch.Tensor) -> torch.Tensor:
+        """The trunk's readout maps ``(B, maps, out_length)`` -> embedding: bins, then projection."""
         if self.readout_length != self.out_length:
             h = F.adaptive_avg_pool1d(h, self.readout_length)
             if self.bin_scale != 1.0:
@@ -520,13 +525,13 @@ def seed_detectors(conv: nn.Conv1d, kmers: list[str], weight: float = 1.0) -> in
     with torch.no_grad():
         for f, kmer in enumerate(kmers):
             k = len(kmer)
-            if not 1 <= k <= kernel or set(kmer) - set("ACGT"):
+            codes = torch.from_numpy(encode(kmer).astype(np.int64))
+            if not 1 <= k <= kernel or bool((codes > 3).any()) or kmer != kmer.upper():
                 raise ValueError(f"k-mer {kmer!r}: expected 1-{kernel} bases of A, C, G, T")
             offset = (kernel - k) // 2
             conv.weight[f].zero_()
-            for j, base in enumerate(kmer):
-                conv.weight[f, :, offset + j] = -weight
-                conv.weight[f, "ACGT".index(base), offset + j] = weight
+            conv.weight[f, :, offset:offset + k] = -weight
+            conv.weight[f, codes, torch.arange(offset, offset + k)] = weight
             conv.bias[f] = -weight * (k - 1)
     return len(kmers)
 

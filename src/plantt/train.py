@@ -719,25 +719,15 @@ def _param_groups(model: nn.Module, stem_lr_scale: float) -> list[dict[str, Any]
 
 def pair_groups(pairs: PairSet) -> np.ndarray:
     """Connected components of the pairs' gene graph (an orthogroup's pairs are one group): a
-    group id per pair, numbered by first appearance."""
+    group id per pair (scipy's component labels, in order of each group's smallest gene)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     genes, inverse = np.unique(np.concatenate([pairs.idx_a, pairs.idx_b]), return_inverse=True)
-    parent = np.arange(genes.size)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     n = len(pairs)
-    for a, b in zip(inverse[:n], inverse[n:], strict=True):
-        ra, rb = find(int(a)), find(int(b))
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    roots = np.array([find(int(a)) for a in inverse[:n]])
-    _, first = np.unique(roots, return_index=True)
-    renumber = {int(roots[i]): g for g, i in enumerate(np.sort(first))}
-    return np.array([renumber[int(r)] for r in roots], dtype=np.int64)
+    graph = coo_matrix((np.ones(n), (inverse[:n], inverse[n:])), shape=(genes.size, genes.size))
+    _, labels = connected_components(graph, directed=False)
+    return labels[inverse[:n]].astype(np.int64)
 
 
 def _group_order(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
