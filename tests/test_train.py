@@ -348,3 +348,25 @@ def test_shift_augmentation_changes_training_but_not_its_determinism(tmp_path, t
     assert not all(torch.equal(runs["plain"][k], runs["shifted"][k]) for k in runs["plain"])
     with pytest.raises(ValueError, match="shift_augment"):
         TrainSettings(shift_augment=-1)
+
+
+def test_training_is_deterministic_inside_and_restores_torch_state_after(tmp_path, tiny):
+    codes, train, val = tiny
+    seen = []
+    torch.use_deterministic_algorithms(False)
+    from plantt import train as train_module
+
+    original = train_module._FoldTrainer.run_epoch
+
+    def spying_run_epoch(self, *args, **kwargs):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return original(self, *args, **kwargs)
+
+    train_module._FoldTrainer.run_epoch = spying_run_epoch
+    try:
+        train_fold(codes, train, val, fast_settings(max_epochs=1), tmp_path, progress=False)
+    finally:
+        train_module._FoldTrainer.run_epoch = original
+    assert seen == [True]
+    assert not torch.are_deterministic_algorithms_enabled()
+

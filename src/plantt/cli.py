@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from plantt import __version__
+from plantt.allocator import retain_freed_memory
 from plantt.io import InputError, setup_logging
 
 COMMAND_MODULES = [
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     setup_logging()
+    retain_freed_memory()
     try:
         result = args.func(args)
     except InputError as err:

@@ -61,6 +61,7 @@ import torch.utils.deterministic
 from torch import nn
 
 from plantt import __version__
+from plantt.allocator import retain_freed_memory
 from plantt.encoding import N_CODE, soft_one_hot
 from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
 from plantt.metrics import regression_metrics, sign_metrics
@@ -313,6 +314,8 @@ def _torch_runtime(settings: TrainSettings, device: torch.device) -> Iterator[No
     # Denormal floats (e.g. in Adam's second moments late in the cosine decay) can slow CPU
     # arithmetic many-fold; flushing them to zero changes nothing measurable.
     flushed = device.type == "cpu" and torch.set_flush_denormal(True)
+    # Without this, a CPU step re-faults every activation's pages (plantt.allocator).
+    retain_freed_memory()
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
     if settings.deterministic:

@@ -241,9 +241,14 @@ def get_train_threads(wildcards):
 
 def get_train_settings(wildcards, resources, threads):
     train = config["train"]
+    # The shuffled control and sequential models are PlanTT models: they get PlanTT's settings,
+    # so the control is trained exactly as the model it controls.
+    kind = "washburn" if wildcards.model == "washburn" else "plantt"
     settings = dict(train["settings"])
+    settings.update((train.get("model_settings") or {}).get(kind) or {})
     if config["demo"]:
         settings.update(train.get("demo_settings") or {})
+        settings.update((train.get("demo_model_settings") or {}).get(kind) or {})
     settings["num_threads"] = threads
     # A GPU job asks for one with `gpu` (the rule's own gpu=1) or, on some clusters, with a generic
     # resource (profiles/slurm: gres="gpu:1" with gpu=0).

@@ -2,7 +2,8 @@
 
 Makes the repository's ``plantt`` package importable even where it was not pip-installed (for example
 inside a ``--use-conda`` environment that only holds the dependencies), and runs a ``plantt``
-subcommand with its log going to the rule's log file.
+subcommand with its log going to the rule's log file. Also keeps freed memory in the process
+(plantt.allocator): training on the CPU otherwise spends half its time page-faulting.
 """
 
 import sys
@@ -11,6 +12,10 @@ from pathlib import Path
 _SRC = Path(__file__).resolve().parents[2] / "src"
 if _SRC.is_dir():  # first: this checkout's package, not another clone's that is installed
     sys.path[:] = [str(_SRC)] + [p for p in sys.path if p != str(_SRC)]
+
+from plantt.allocator import retain_freed_memory  # noqa: E402
+
+retain_freed_memory()
 
 
 def run_plantt(argv: list, log_path: str) -> None:
