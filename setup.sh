@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time set-up on Debian/Ubuntu: STAR and samtools from apt, then PyTorch (CPU) and the plantt
 # package with the workflow's Python tools (Snakemake, cutadapt, deepTools 3.5, MultiQC) and
-# Snakemake's SLURM executor (profiles/slurm) from PyPI.
+# Snakemake's SLURM executor (profiles/slurm) and the motif tools (TF-MoDISco, TOMTOM, logos) from
+# PyPI.
 # Re-running it is harmless. Set TORCH_SPEC to choose another PyTorch build (e.g. a CUDA one).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,5 +22,5 @@ python3 -m pip install --quiet --upgrade pip
 if ! python3 -c "import torch" 2>/dev/null; then
     python3 -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}"
 fi
-python3 -m pip install --quiet -e ".[workflow,cluster,dev]"
+python3 -m pip install --quiet -e ".[workflow,cluster,motifs,dev]"
 echo "plantt-workflow is set up: run 'snakemake --cores 2' for the demo, 'python -m pytest' for the tests."
