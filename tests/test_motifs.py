@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
@@ -107,3 +108,122 @@ def test_grammar_meme_file_is_read_back_and_matched_by_tomtom(tmp_path):
 def test_word_pwm_rejects_what_is_not_a_base():
     with pytest.raises(ValueError, match="'N' at 3"):
         word_pwm("ACNT")
+
+
+def test_benjamini_hochberg_matches_the_definition():
+    from plantt.motifs import benjamini_hochberg
+
+    p = np.array([0.01, 0.04, 0.03, 0.5])
+    # sorted 0.01, 0.03, 0.04, 0.5 -> 0.04, 0.0533, 0.0533, 0.5
+    np.testing.assert_allclose(benjamini_hochberg(p), [0.04, 0.05333333, 0.05333333, 0.5])
+
+
+def test_trim_keeps_the_informative_core():
+    from plantt.motifs import trim_bounds
+
+    cwm = np.zeros((20, 4))
+    cwm[8:12, 0] = [0.5, 1.0, 0.9, 0.4]
+    assert trim_bounds(cwm, 0.3, 0) == (8, 12)
+    assert trim_bounds(cwm, 0.3, 2) == (6, 14)
+    assert trim_bounds(cwm, 0.6, 0) == (9, 11)
+
+
+def test_modisco_finds_planted_motifs_with_their_sign_region_and_name():
+    """Contributions made by hand (no model): a word that raises the score in one region, one
+    that lowers it in another, background noise. TF-MoDISco must find both, TOMTOM must name
+    them among decoy motifs, and their seqlets must lie in the planted regions."""
+    from plantt.motifs import DiscoverySettings, discover_patterns, match_patterns
+
+    rng = np.random.default_rng(0)
+    n, length = 300, 400
+    raise_word, lower_word = "GATCCGTAAGCT", "TTTACCAGGA"
+    codes = rng.integers(0, 4, (n, length)).astype(np.uint8)
+    hypothetical = rng.normal(0.0, 0.01, (n, 4, length))
+    for row in range(n):
+        for word, (lo, hi), effect in ((raise_word, (40, 180), 1.0), (lower_word, (250, 380), -1.0)):
+            start = int(rng.integers(lo, hi - len(word)))
+            word_codes = np.array(["ACGT".index(b) for b in word])
+            codes[row, start:start + len(word)] = word_codes
+            hypothetical[row, :, start:start + len(word)] += effect * (
+                np.eye(4)[word_codes].T - 0.25)
+    patterns = discover_patterns(codes, hypothetical, DiscoverySettings())
+    decoys = {f"decoy_{i}": word_pwm("".join(rng.choice(list("ACGT"), 10)), 0.9).T
+              for i in range(30)}
+    known = {"raise": word_pwm(raise_word).T, "lower": word_pwm(lower_word).T, **decoys}
+    matches = match_patterns(patterns, known, max_q=0.05)
+    best = matches.groupby("pattern").head(1).set_index("pattern")
+    by_id = {p.id: p for p in patterns}
+    for motif, sign, (lo, hi) in (("raise", 1, (40, 180)), ("lower", -1, (250, 380))):
+        hits = [by_id[pid] for pid, row in best.iterrows() if row["motif"] == motif]
+        assert hits, (motif, best)
+        top = max(hits, key=lambda p: p.n_seqlets)
+        assert top.sign == sign
+        inside = ((top.seqlets["start"] >= lo - 5) & (top.seqlets["end"] <= hi + 5)).mean()
+        assert inside >= 0.7, (motif, inside)
+    assert not best["motif"].str.startswith("decoy").any()
+
+
+def _tiny_cv(tmp_path, length=80, n_genes=12):
+    from plantt.models import save_model
+
+    rng = np.random.default_rng(10)
+    codes = rng.integers(0, 4, (n_genes, length)).astype(np.uint8)
+    np.save(tmp_path / "encoded.npy", codes)
+    pd.DataFrame({"index": range(n_genes), "species": ["sp1", "sp2"] * (n_genes // 2),
+                  "gene_id": [f"g{i}" for i in range(n_genes)]}).to_csv(
+        tmp_path / "genes.tsv", sep="\t", index=False)
+    rows = []
+    for fold in (0, 1):
+        for k in range(3):
+            a, b = 6 * fold + 2 * k, 6 * fold + 2 * k + 1
+            rows.append({"orthogroup": f"OG{a}", "species_a": "sp1", "gene_a": f"g{a}",
+                         "species_b": "sp2", "gene_b": f"g{b}", "d": 0.5, "fold": fold,
+                         "set": "test"})
+    pd.DataFrame(rows).to_csv(tmp_path / "splits.tsv", sep="\t", index=False)
+    models = {}
+    for fold in (0, 1):
+        torch.manual_seed(fold)
+        models[fold] = tmp_path / "models" / f"fold_{fold}"
+        save_model(models[fold], build_model("plantt", "motif", seq_len=length).eval())
+    return codes, models
+
+
+def test_cv_contributions_explain_each_fold_with_its_own_model(tmp_path):
+    from plantt.ism import load_plantt
+    from plantt.motifs import cv_contributions
+
+    codes, models = _tiny_cv(tmp_path)
+    cv = cv_contributions(models, tmp_path / "encoded.npy", tmp_path / "genes.tsv",
+                          tmp_path / "splits.tsv", max_genes_per_fold=4, n_references=3, seed=2)
+    assert cv.genes["fold"].tolist() == [0] * 4 + [1] * 4
+    assert cv.hypothetical.shape == (8, 4, codes.shape[1])
+    assert (cv.codes == codes[cv.genes["row"].to_numpy()]).all()
+    assert (cv.summary["max_abs_delta"] < 1e-4).all()
+    fold_1 = cv.genes["fold"].to_numpy() == 1
+    assert set(cv.genes.loc[fold_1, "gene_id"]) <= {f"g{i}" for i in range(6, 12)}
+    direct = shuffled_reference_contributions(load_plantt(models[1]), cv.codes[fold_1],
+                                              n_references=3, seed=2)
+    # each fold's genes go through one call, so they get the same references as here
+    np.testing.assert_allclose(cv.hypothetical[fold_1], direct.hypothetical, rtol=1e-5,
+                               atol=1e-7)
+    fold_0 = shuffled_reference_contributions(load_plantt(models[0]), cv.codes[fold_1],
+                                              n_references=3, seed=2)
+    assert not np.allclose(cv.hypothetical[fold_1], fold_0.hypothetical)
+
+
+def test_motifs_command_names_what_is_wrong(tmp_path, capsys):
+    from plantt.cli import main
+
+    codes, models = _tiny_cv(tmp_path)
+    common = ["--codes", str(tmp_path / "encoded.npy"), "--genes", str(tmp_path / "genes.tsv"),
+              "--splits", str(tmp_path / "splits.tsv"), "--out", str(tmp_path / "out")]
+    assert main(["motifs", "--models", str(tmp_path), *common]) == 1
+    assert "no fold_<k> model directories" in capsys.readouterr().err
+    assert main(["motifs", "--models", str(tmp_path / "models"), "--folds", "0", "3",
+                 *common]) == 1
+    assert "fold(s) [3]" in capsys.readouterr().err
+    bad = tmp_path / "bad.meme"
+    bad.write_text("not a motif file\n")
+    assert main(["motifs", "--models", str(tmp_path / "models"), "--meme", str(bad),
+                 *common]) == 1
+    assert "bad.meme" in capsys.readouterr().err

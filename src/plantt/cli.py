@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "plantt.predict",
     "plantt.fit",
     "plantt.attribution",
+    "plantt.motifs",
     "plantt.ism",
     "plantt.editing",
     "plantt.variants",

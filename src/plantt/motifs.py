@@ -23,16 +23,20 @@ motifs; for real data the user's own MEME file (JASPAR, PlantTFDB, ...) takes it
 
 from __future__ import annotations
 
+import argparse
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from plantt.encoding import ALPHABET, N_CODE, soft_one_hot
 from plantt.grammar import Grammar
-from plantt.io import PathLike, atomic_open, get_logger
+from plantt.io import PathLike, atomic_open, atomic_path, get_logger
+from plantt.windows import DEFAULT_LAYOUT, WindowLayout
 
 log = get_logger("motifs")
 
@@ -225,3 +229,349 @@ def write_grammar_meme(grammar: Grammar, path: PathLike,
               for m in p.motifs]
     write_meme(path, [(m.name, word_pwm(m.sequence)) for m in chosen])
     return [m.name for m in chosen]
+
+
+# ----------------------------------------------------------------------------------------------
+# TF-MoDISco patterns and TOMTOM matches
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DiscoverySettings:
+    """TF-MoDISco (``modisco-lite``) settings; the names are its own."""
+
+    sliding_window_size: int = 15
+    flank_size: int = 5
+    max_seqlets_per_metacluster: int = 2000
+    target_seqlet_fdr: float = 0.2
+    n_leiden_runs: int = 2
+    #: Positions of a pattern whose summed |contribution| is below this share of its largest are
+    #: trimmed from both ends (then ``trim_pad`` bases are put back on each side).
+    trim_threshold: float = 0.3
+    trim_pad: int = 2
+
+
+@dataclass
+class Pattern:
+    """One discovered pattern, trimmed to where it carries contribution.
+
+    ``ppm``, ``cwm`` (contribution weight matrix) and ``hcwm`` (hypothetical): (width, 4);
+    ``seqlets``: ``example``, ``start``, ``end`` (window coordinates of the trimmed pattern, on the
+    window's strand) and ``revcomp`` of each seqlet; ``sign`` +1 (raises the score) or -1.
+    """
+
+    id: str
+    sign: int
+    ppm: np.ndarray
+    cwm: np.ndarray
+    hcwm: np.ndarray
+    seqlets: pd.DataFrame
+    raw: object = None  # the modisco-lite SeqletSet, for its HDF5 file
+
+    @property
+    def consensus(self) -> str:
+        return "".join(ALPHABET[i] for i in self.ppm.argmax(axis=1))
+
+    @property
+    def n_seqlets(self) -> int:
+        return len(self.seqlets)
+
+
+def trim_bounds(cwm: np.ndarray, threshold: float, pad: int) -> tuple[int, int]:
+    """``[start, end)`` of the positions of ``cwm`` (width, 4) whose summed |contribution| is at
+    least ``threshold`` of the largest, widened by ``pad`` on each side within the pattern."""
+    score = np.abs(np.asarray(cwm)).sum(axis=1)
+    if not score.size or score.max() <= 0:
+        return 0, int(score.size)
+    keep = np.flatnonzero(score >= threshold * score.max())
+    return max(0, int(keep[0]) - pad), min(score.size, int(keep[-1]) + 1 + pad)
+
+
+def _pattern(raw: object, sign: int, index: int, settings: DiscoverySettings) -> Pattern:
+    cwm = np.asarray(raw.contrib_scores)
+    start, end = trim_bounds(cwm, settings.trim_threshold, settings.trim_pad)
+    rows = []
+    for seqlet in raw.seqlets:
+        # a reverse-complemented seqlet runs backwards through the window
+        if seqlet.is_revcomp:
+            lo, hi = seqlet.end - end, seqlet.end - start
+        else:
+            lo, hi = seqlet.start + start, seqlet.start + end
+        rows.append((int(seqlet.example_idx), int(lo), int(hi), bool(seqlet.is_revcomp)))
+    return Pattern(f"{'pos' if sign > 0 else 'neg'}_{index}", sign,
+                   np.asarray(raw.sequence)[start:end], cwm[start:end],
+                   np.asarray(raw.hypothetical_contribs)[start:end],
+                   pd.DataFrame(rows, columns=["example", "start", "end", "revcomp"]), raw)
+
+
+def discover_patterns(codes: np.ndarray, hypothetical: np.ndarray,
+                      settings: DiscoverySettings = DiscoverySettings()) -> list[Pattern]:
+    """TF-MoDISco on windows ``codes`` (n, L) with their ``hypothetical`` contributions
+    (n, 4, L): the patterns of both metaclusters, positive first, each trimmed."""
+    import modiscolite.tfmodisco
+
+    codes = np.atleast_2d(np.asarray(codes, dtype=np.uint8))
+    hypothetical = np.asarray(hypothetical, dtype=np.float32)
+    if hypothetical.shape != (codes.shape[0], 4, codes.shape[1]):
+        raise ValueError(f"hypothetical contributions of shape {hypothetical.shape} for windows "
+                         f"of shape {codes.shape}: expected {(codes.shape[0], 4, codes.shape[1])}")
+    # modisco-lite reads (n, L, 4); an N is no base (all zero), so it contributes nothing
+    one_hot = np.eye(5, dtype=np.float32)[codes][:, :, :4]
+    positive, negative = modiscolite.tfmodisco.TFMoDISco(
+        one_hot=one_hot, hypothetical_contribs=np.ascontiguousarray(hypothetical.transpose(0, 2, 1)),
+        sliding_window_size=settings.sliding_window_size, flank_size=settings.flank_size,
+        max_seqlets_per_metacluster=settings.max_seqlets_per_metacluster,
+        target_seqlet_fdr=settings.target_seqlet_fdr, n_leiden_runs=settings.n_leiden_runs,
+        verbose=False)
+    patterns = [_pattern(raw, +1, i, settings) for i, raw in enumerate(positive or [])]
+    patterns += [_pattern(raw, -1, i, settings) for i, raw in enumerate(negative or [])]
+    log.info("TF-MoDISco: %d positive and %d negative patterns from %d windows",
+             len(positive or []), len(negative or []), codes.shape[0])
+    return patterns
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """q-values of the Benjamini-Hochberg procedure (monotone, capped at 1)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    if not p.size:
+        return p
+    order = np.argsort(p)
+    ranked = p[order] * p.size / np.arange(1, p.size + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty_like(q)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+MATCH_COLUMNS = ["pattern", "motif", "p_value", "q_value", "offset", "orientation"]
+
+
+def match_patterns(patterns: Sequence[Pattern], motifs: dict[str, np.ndarray],
+                   max_q: float = 0.05) -> pd.DataFrame:
+    """TOMTOM (``memelite``) of every pattern's probability matrix against ``motifs`` (name ->
+    (4, width) matrix, as ``memelite.io.read_meme`` returns them). Per pattern, q-values over the
+    motifs (Benjamini-Hochberg); rows with ``q <= max_q``, best first per pattern."""
+    from memelite import tomtom
+
+    names = list(motifs)
+    if not patterns or not names:
+        return pd.DataFrame(columns=MATCH_COLUMNS)
+    targets = [np.asarray(motifs[name], dtype=np.float64) for name in names]
+    queries = [p.ppm.T.astype(np.float64) for p in patterns]
+    with warnings.catch_warnings():
+        # memelite warns about small target sets; the caller's database decides
+        warnings.filterwarnings("ignore", message=".*target motifs.*")
+        p_values, _, offsets, _, strands = tomtom(queries, targets)
+    rows = []
+    for i, pattern in enumerate(patterns):
+        q_values = benjamini_hochberg(p_values[i])
+        for j in np.argsort(p_values[i]):
+            if q_values[j] <= max_q:
+                rows.append((pattern.id, names[j], float(p_values[i, j]), float(q_values[j]),
+                             int(offsets[i, j]), "-" if int(strands[i, j]) else "+"))
+    return pd.DataFrame(rows, columns=MATCH_COLUMNS)
+
+
+PATTERN_COLUMNS = ["pattern", "sign", "n_seqlets", "consensus", "width", "median_start",
+                   "anchor", "median_offset", "fraction_revcomp"]
+
+
+def pattern_table(patterns: Sequence[Pattern], layout: WindowLayout = DEFAULT_LAYOUT
+                  ) -> pd.DataFrame:
+    """One row per pattern: its sign (+1 raises the tower score, -1 lowers it), seqlets,
+    consensus and width, the median start of its seqlets in the window and the same position
+    relative to the nearer of the TSS and TTS (``anchor`` TSS: offset 0 = the first transcribed
+    base; TTS: offset -1 = the last annotated base), and the share of seqlets found on the
+    reverse strand."""
+    rows = []
+    for pattern in patterns:
+        starts = pattern.seqlets["start"].to_numpy()
+        median = float(np.median(starts)) if starts.size else float("nan")
+        tss, tts_next = layout.tss_index, layout.tts_index + 1
+        if not np.isfinite(median):
+            anchor, offset = "", float("nan")
+        elif abs(median - tss) <= abs(median - tts_next):
+            anchor, offset = "TSS", median - tss
+        else:
+            anchor, offset = "TTS", median - tts_next
+        rows.append((pattern.id, pattern.sign, pattern.n_seqlets, pattern.consensus,
+                     len(pattern.ppm), median, anchor, offset,
+                     float(pattern.seqlets["revcomp"].mean()) if starts.size else float("nan")))
+    return pd.DataFrame(rows, columns=PATTERN_COLUMNS)
+
+
+def plot_logo(pattern: Pattern, target: PathLike) -> None:
+    """The pattern's contribution weight matrix as a sequence logo (logomaker), atomically."""
+    import logomaker
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from plantt.plots import save_figure
+
+    frame = pd.DataFrame(pattern.cwm, columns=list("ACGT"))
+    fig, ax = plt.subplots(figsize=(max(3.0, 0.35 * len(frame)), 1.8))
+    logomaker.Logo(frame, ax=ax)
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_title(f"{pattern.id} ({'raises' if pattern.sign > 0 else 'lowers'}; "
+                 f"{pattern.n_seqlets} seqlets)", fontsize=9)
+    ax.set_ylabel("contribution")
+    ax.set_xticks([])
+    save_figure(fig, target)
+
+
+def save_modisco_h5(path: PathLike, patterns: Sequence[Pattern], window_size: int) -> None:
+    """TF-MoDISco's own HDF5 file (``modiscolite.io.save_hdf5``), written atomically."""
+    from modiscolite.io import save_hdf5
+
+    positive = [p.raw for p in patterns if p.sign > 0]
+    negative = [p.raw for p in patterns if p.sign < 0]
+    with atomic_path(path, suffix=".h5") as tmp:
+        save_hdf5(str(tmp), positive or None, negative or None, window_size)
+
+
+# ----------------------------------------------------------------------------------------------
+# Cross-validation folds
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class CvContributions:
+    """Contributions of the test genes of every fold, each explained by its fold's model.
+
+    ``genes``: ``fold, species, gene_id, row``; ``codes`` (n, L); ``hypothetical``, ``actual``
+    (n, 4, L) float32; ``summary``: per fold the genes and the largest completeness deviation.
+    """
+
+    genes: pd.DataFrame
+    codes: np.ndarray
+    hypothetical: np.ndarray
+    actual: np.ndarray
+    summary: pd.DataFrame
+
+
+def cv_contributions(model_dirs: dict[int, PathLike], codes_npy: PathLike, genes_tsv: PathLike,
+                     splits_tsv: PathLike, max_genes_per_fold: int | None = 100,
+                     n_references: int = 5, seed: int = 0, batch_size: int = 64
+                     ) -> CvContributions:
+    """Shuffled-reference contributions (:func:`shuffled_reference_contributions`) of at most
+    ``max_genes_per_fold`` test genes of each fold, drawn with ``seed`` as
+    :func:`plantt.ism.fold_test_genes` draws them."""
+    from plantt.dataset import EncodedWindows, read_splits
+    from plantt.io import InputError
+    from plantt.ism import fold_test_genes, load_plantt
+
+    windows = EncodedWindows.load(codes_npy, genes_tsv, mmap=True)
+    splits = read_splits(splits_tsv)
+    tables, codes, hyp, act, summary = [], [], [], [], []
+    for fold in sorted(model_dirs):
+        genes = fold_test_genes(splits, fold, max_genes_per_fold, seed)
+        rows = windows.indices_of(genes["species"], genes["gene_id"])
+        if (rows < 0).any():
+            missing = genes.loc[rows < 0, "gene_id"].tolist()
+            raise InputError(genes_tsv, f"{len(missing)} test gene(s) of fold {fold} have no "
+                                        "encoded window", record=missing[0])
+        fold_codes = np.asarray(windows.codes[rows])
+        result = shuffled_reference_contributions(load_plantt(model_dirs[fold]), fold_codes,
+                                                  n_references, seed, batch_size)
+        tables.append(genes.assign(fold=fold, row=rows)[["fold", "species", "gene_id", "row"]])
+        codes.append(fold_codes)
+        hyp.append(result.hypothetical)
+        act.append(result.actual)
+        summary.append({"fold": fold, "n_genes": len(rows), "n_references": n_references,
+                        "max_abs_delta": result.max_abs_delta})
+    return CvContributions(pd.concat(tables, ignore_index=True), np.concatenate(codes),
+                           np.concatenate(hyp), np.concatenate(act), pd.DataFrame(summary))
+
+
+# ----------------------------------------------------------------------------------------------
+# plantt motifs
+# ----------------------------------------------------------------------------------------------
+def write_motif_results(outdir: PathLike, cv: CvContributions, patterns: Sequence[Pattern],
+                        matches: pd.DataFrame, layout: WindowLayout = DEFAULT_LAYOUT) -> Path:
+    """``patterns.tsv``, ``matches.tsv``, ``contributions_summary.tsv``, ``modisco.h5`` and
+    ``logos/<pattern>.png`` in ``outdir``; the pattern table gets each pattern's best match."""
+    from plantt.io import write_tsv
+
+    outdir = Path(outdir)
+    (outdir / "logos").mkdir(parents=True, exist_ok=True)
+    table = pattern_table(patterns, layout)
+    best = matches.drop_duplicates("pattern").set_index("pattern") if len(matches) else None
+    table["best_match"] = [best.loc[p, "motif"] if best is not None and p in best.index else ""
+                           for p in table["pattern"]]
+    table["best_q_value"] = [best.loc[p, "q_value"] if best is not None and p in best.index
+                             else float("nan") for p in table["pattern"]]
+    write_tsv(table, outdir / "patterns.tsv", float_format="%.6g")
+    write_tsv(matches, outdir / "matches.tsv", float_format="%.6g")
+    write_tsv(cv.summary, outdir / "contributions_summary.tsv", float_format="%.6g")
+    save_modisco_h5(outdir / "modisco.h5", patterns, DiscoverySettings().sliding_window_size)
+    for pattern in patterns:
+        plot_logo(pattern, outdir / "logos" / f"{pattern.id}.png")
+    return outdir
+
+
+def run(args: argparse.Namespace) -> int:
+    from memelite.io import read_meme
+
+    from plantt.grammar import load_grammar
+    from plantt.io import InputError
+
+    model_root = Path(args.models)
+    model_dirs = {int(d.name.removeprefix("fold_")): d for d in sorted(model_root.glob("fold_*"))
+                  if d.name.removeprefix("fold_").isdigit()}
+    if not model_dirs:
+        raise InputError(model_root, "no fold_<k> model directories")
+    if args.folds:
+        missing = sorted(set(args.folds) - set(model_dirs))
+        if missing:
+            raise InputError(model_root, f"no model for fold(s) {missing}")
+        model_dirs = {k: model_dirs[k] for k in args.folds}
+    outdir = Path(args.out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    if args.meme:
+        meme = Path(args.meme)
+    else:
+        meme = outdir / "grammar.meme"
+        write_grammar_meme(load_grammar(args.grammar), meme, args.processes)
+    try:
+        motifs = read_meme(str(meme))
+    except (OSError, ValueError, IndexError) as err:
+        raise InputError(meme, f"not a MEME motif file ({err})") from None
+    if not motifs:
+        raise InputError(meme, "no MOTIF records")
+    cv = cv_contributions(model_dirs, args.codes, args.genes, args.splits,
+                          args.max_genes_per_fold, args.references, args.seed, args.batch_size)
+    patterns = discover_patterns(cv.codes, cv.hypothetical, DiscoverySettings(
+        max_seqlets_per_metacluster=args.max_seqlets, n_leiden_runs=args.leiden_runs))
+    matches = match_patterns(patterns, {k: np.asarray(v) for k, v in motifs.items()}, args.max_q)
+    write_motif_results(outdir, cv, patterns, matches)
+    log.info("%d patterns, %d matched at q <= %g; results in %s", len(patterns),
+             matches["pattern"].nunique(), args.max_q, outdir)
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "motifs", help="TF-MoDISco patterns of the fold models, matched to known motifs",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", required=True,
+                        help="folder of the fold models (fold_0, fold_1, ...), e.g. "
+                             "results/models/rnaseq3p/plantt")
+    parser.add_argument("--codes", required=True, help="encoded windows (.npy)")
+    parser.add_argument("--genes", required=True, help="their gene table (.genes.tsv)")
+    parser.add_argument("--splits", required=True, help="plantt splits table of the assay")
+    parser.add_argument("--out", required=True, help="output folder")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--meme", help="known motifs (MEME format: JASPAR, PlantTFDB, ...)")
+    source.add_argument("--grammar", help="a simulator grammar YAML whose motifs are the known "
+                                          "ones (default without --meme: the packaged grammar)")
+    parser.add_argument("--processes", nargs="+", help="with --grammar: only these processes' "
+                                                       "motifs (e.g. transcription)")
+    parser.add_argument("--folds", type=int, nargs="+", help="only these folds")
+    parser.add_argument("--max-genes-per-fold", type=int, default=100)
+    parser.add_argument("--references", type=int, default=5,
+                        help="dinucleotide shuffles per sequence")
+    parser.add_argument("--max-seqlets", type=int, default=2000,
+                        help="TF-MoDISco's max_seqlets_per_metacluster")
+    parser.add_argument("--leiden-runs", type=int, default=2)
+    parser.add_argument("--max-q", type=float, default=0.05, help="TOMTOM q-value threshold")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.set_defaults(func=run)
