@@ -227,3 +227,28 @@ def test_motifs_command_names_what_is_wrong(tmp_path, capsys):
     assert main(["motifs", "--models", str(tmp_path / "models"), "--meme", str(bad),
                  *common]) == 1
     assert "bad.meme" in capsys.readouterr().err
+
+
+def test_decoys_keep_width_and_columns_and_are_never_reported():
+    from plantt.motifs import Pattern, column_shuffled_decoys, match_patterns
+
+    known = {"gbox": word_pwm("CCACGTGGCA").T, "tata": word_pwm("CTATAAATACC").T}
+    decoys = column_shuffled_decoys(known, 4, seed=1)
+    assert len(decoys) == 8
+    for name, matrix in decoys.items():
+        original = known[name.split(":")[1]]
+        assert matrix.shape == original.shape
+        # the same columns (up to reverse complement), in another order
+        key = sorted(map(tuple, np.round(np.maximum(original, original[::-1]).T, 6)))
+        assert sorted(map(tuple, np.round(np.maximum(matrix, matrix[::-1]).T, 6))) == key
+
+    def pattern(pid, ppm):
+        return Pattern(pid, 1, ppm, ppm, ppm, pd.DataFrame(columns=["example", "start", "end",
+                                                                    "revcomp"]))
+
+    decoy_name, decoy = next(iter(decoys.items()))
+    queries = [pattern("gbox_like", word_pwm("CCACGTGGCA", 0.9)), pattern("a_decoy", decoy.T)]
+    matches = match_patterns(queries, known, max_q=0.05, decoys_per_motif=4, seed=1)
+    assert not matches["motif"].str.startswith("decoy").any()
+    assert matches.loc[matches["pattern"] == "gbox_like", "motif"].iloc[0] == "gbox"
+    assert "a_decoy" not in set(matches["pattern"])

@@ -344,31 +344,60 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
 MATCH_COLUMNS = ["pattern", "motif", "p_value", "q_value", "offset", "orientation"]
 
 
+def column_shuffled_decoys(motifs: dict[str, np.ndarray], per_motif: int, seed: int = 0
+                           ) -> dict[str, np.ndarray]:
+    """``per_motif`` decoys of each (4, width) motif: its columns in a random order, each column
+    also reverse-complemented at random. A decoy has its motif's width and information content,
+    and so its score statistics, but not its word."""
+    rng = np.random.default_rng(seed)
+    decoys = {}
+    for name, matrix in motifs.items():
+        matrix = np.asarray(matrix, dtype=np.float64)
+        for i in range(per_motif):
+            columns = matrix[:, rng.permutation(matrix.shape[1])]
+            flip = rng.random(matrix.shape[1]) < 0.5
+            columns[:, flip] = columns[::-1, flip]  # A<->T, C<->G: rows are A, C, G, T
+            decoys[f"decoy:{name}:{i}"] = columns
+    return decoys
+
+
 def match_patterns(patterns: Sequence[Pattern], motifs: dict[str, np.ndarray],
-                   max_q: float = 0.05) -> pd.DataFrame:
+                   max_q: float = 0.05, decoys_per_motif: int = 0, seed: int = 0
+                   ) -> pd.DataFrame:
     """TOMTOM (``memelite``) of every pattern's probability matrix against ``motifs`` (name ->
     (4, width) matrix, as ``memelite.io.read_meme`` returns them). Per pattern, q-values over the
-    motifs (Benjamini-Hochberg); rows with ``q <= max_q``, best first per pattern."""
+    targets (Benjamini-Hochberg); rows with ``q <= max_q``, best first per pattern.
+
+    TOMTOM's null distribution is built from the target columns, so a handful of targets (the
+    demo grammar's nine) makes its p-values unreliable: ``decoys_per_motif`` column-shuffled
+    copies of each motif (:func:`column_shuffled_decoys`) are added to the targets and count in
+    the q-values, but are never reported; a pattern whose best target is a decoy gets no row.
+    """
     from memelite import tomtom
 
     names = list(motifs)
     if not patterns or not names:
         return pd.DataFrame(columns=MATCH_COLUMNS)
+    decoys = column_shuffled_decoys(motifs, decoys_per_motif, seed) if decoys_per_motif else {}
+    all_names = names + list(decoys)
     targets = [np.asarray(motifs[name], dtype=np.float64) for name in names]
+    targets += list(decoys.values())
     queries = [p.ppm.T.astype(np.float64) for p in patterns]
     with warnings.catch_warnings():
-        # memelite warns about small target sets; the caller's database decides
+        # memelite warns about small target sets; the caller's database (and decoys) decide
         warnings.filterwarnings("ignore", message=".*target motifs.*")
         p_values, _, offsets, _, strands = tomtom(queries, targets)
     rows = []
     for i, pattern in enumerate(patterns):
         q_values = benjamini_hochberg(p_values[i])
-        for j in np.argsort(p_values[i]):
-            if q_values[j] <= max_q:
+        order = np.argsort(p_values[i], kind="stable")
+        if all_names[order[0]].startswith("decoy:"):
+            continue
+        for j in order:
+            if q_values[j] <= max_q and j < len(names):
                 rows.append((pattern.id, names[j], float(p_values[i, j]), float(q_values[j]),
                              int(offsets[i, j]), "-" if int(strands[i, j]) else "+"))
     return pd.DataFrame(rows, columns=MATCH_COLUMNS)
-
 
 PATTERN_COLUMNS = ["pattern", "sign", "n_seqlets", "consensus", "width", "median_start",
                    "anchor", "median_offset", "fraction_revcomp"]
@@ -540,7 +569,8 @@ def run(args: argparse.Namespace) -> int:
                           args.max_genes_per_fold, args.references, args.seed, args.batch_size)
     patterns = discover_patterns(cv.codes, cv.hypothetical, DiscoverySettings(
         max_seqlets_per_metacluster=args.max_seqlets, n_leiden_runs=args.leiden_runs))
-    matches = match_patterns(patterns, {k: np.asarray(v) for k, v in motifs.items()}, args.max_q)
+    matches = match_patterns(patterns, {k: np.asarray(v) for k, v in motifs.items()},
+                             args.max_q, args.decoys, args.seed)
     write_motif_results(outdir, cv, patterns, matches)
     log.info("%d patterns, %d matched at q <= %g; results in %s", len(patterns),
              matches["pattern"].nunique(), args.max_q, outdir)
@@ -572,6 +602,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                         help="TF-MoDISco's max_seqlets_per_metacluster")
     parser.add_argument("--leiden-runs", type=int, default=2)
     parser.add_argument("--max-q", type=float, default=0.05, help="TOMTOM q-value threshold")
+    parser.add_argument("--decoys", type=int, default=0,
+                        help="column-shuffled decoys per known motif added to TOMTOM's targets "
+                             "(for small motif files such as the demo grammar's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.set_defaults(func=run)
