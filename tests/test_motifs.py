@@ -132,7 +132,7 @@ def test_modisco_finds_planted_motifs_with_their_sign_region_and_name():
     """Contributions made by hand (no model): a word that raises the score in one region, one
     that lowers it in another, background noise. TF-MoDISco must find both, TOMTOM must name
     them among decoy motifs, and their seqlets must lie in the planted regions."""
-    from plantt.motifs import DiscoverySettings, discover_patterns, match_patterns
+    from plantt.motifs import DiscoverySettings, discover_patterns, match_patterns, seqlet_table
 
     rng = np.random.default_rng(0)
     n, length = 300, 400
@@ -161,6 +161,12 @@ def test_modisco_finds_planted_motifs_with_their_sign_region_and_name():
         inside = ((top.seqlets["start"] >= lo - 5) & (top.seqlets["end"] <= hi + 5)).mean()
         assert inside >= 0.7, (motif, inside)
     assert not best["motif"].str.startswith("decoy").any()
+    genes = pd.DataFrame({"fold": 0, "species": "sp", "gene_id": [f"g{i}" for i in range(n)]})
+    seqlets = seqlet_table(patterns, genes)
+    assert len(seqlets) == sum(p.n_seqlets for p in patterns)
+    first = patterns[0].seqlets.iloc[0]
+    assert seqlets.iloc[0]["gene_id"] == f"g{first['example']}"
+    assert (seqlets["end"] - seqlets["start"] > 0).all()
 
 
 def _tiny_cv(tmp_path, length=80, n_genes=12):

@@ -513,10 +513,30 @@ def cv_contributions(model_dirs: dict[int, PathLike], codes_npy: PathLike, genes
 # ----------------------------------------------------------------------------------------------
 # plantt motifs
 # ----------------------------------------------------------------------------------------------
+SEQLET_COLUMNS = ["pattern", "fold", "species", "gene_id", "start", "end", "revcomp"]
+
+
+def seqlet_table(patterns: Sequence[Pattern], genes: pd.DataFrame) -> pd.DataFrame:
+    """Every seqlet of every pattern: its gene (``genes``: the rows the patterns were found in,
+    e.g. :attr:`CvContributions.genes`) and window coordinates of the trimmed pattern."""
+    frames = []
+    for pattern in patterns:
+        rows = pattern.seqlets
+        gene = genes.iloc[rows["example"].to_numpy()].reset_index(drop=True)
+        frames.append(pd.DataFrame({"pattern": pattern.id, "fold": gene["fold"],
+                                    "species": gene["species"], "gene_id": gene["gene_id"],
+                                    "start": rows["start"].to_numpy(),
+                                    "end": rows["end"].to_numpy(),
+                                    "revcomp": rows["revcomp"].to_numpy()}))
+    return pd.concat(frames, ignore_index=True) if frames else \
+        pd.DataFrame(columns=SEQLET_COLUMNS)
+
+
 def write_motif_results(outdir: PathLike, cv: CvContributions, patterns: Sequence[Pattern],
                         matches: pd.DataFrame, layout: WindowLayout = DEFAULT_LAYOUT) -> Path:
-    """``patterns.tsv``, ``matches.tsv``, ``contributions_summary.tsv``, ``modisco.h5`` and
-    ``logos/<pattern>.png`` in ``outdir``; the pattern table gets each pattern's best match."""
+    """``patterns.tsv``, ``matches.tsv``, ``seqlets.tsv``, ``contributions_summary.tsv``,
+    ``modisco.h5`` and ``logos/<pattern>.png`` in ``outdir``; the pattern table gets each
+    pattern's best match."""
     from plantt.io import write_tsv
 
     outdir = Path(outdir)
@@ -530,6 +550,7 @@ def write_motif_results(outdir: PathLike, cv: CvContributions, patterns: Sequenc
     write_tsv(table, outdir / "patterns.tsv", float_format="%.6g")
     write_tsv(matches, outdir / "matches.tsv", float_format="%.6g")
     write_tsv(cv.summary, outdir / "contributions_summary.tsv", float_format="%.6g")
+    write_tsv(seqlet_table(patterns, cv.genes), outdir / "seqlets.tsv")
     save_modisco_h5(outdir / "modisco.h5", patterns, DiscoverySettings().sliding_window_size)
     for pattern in patterns:
         plot_logo(pattern, outdir / "logos" / f"{pattern.id}.png")
