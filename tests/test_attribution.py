@@ -292,7 +292,8 @@ def test_cv_profile_attributes_each_fold_with_its_own_model(tmp_path) -> None:
                                (profile["fold_0"] + profile["fold_1"]) / 2)
     # fold 1's profile comes from fold 1's model on fold 1's (sampled) test genes
     from plantt.dataset import read_splits
-    chosen = A.fold_test_genes(read_splits(tmp_path / "splits.tsv"), 1, 4, seed=1)
+    from plantt.ism import fold_test_genes
+    chosen = fold_test_genes(read_splits(tmp_path / "splits.tsv"), 1, 4, seed=1)
     assert set(chosen["gene_id"]) <= {f"g{i}" for i in range(6, 12)}
     rows_1 = [int(g[1:]) for g in chosen["gene_id"]]
     direct = A.deeplift_scores(random_model(CONV_DOWNSAMPLING, length, seed=21), codes[rows_1])

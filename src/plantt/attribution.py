@@ -48,7 +48,7 @@ from plantt.dataset import EncodedWindows, read_fasta_codes, read_splits
 from plantt.encoding import soft_one_hot
 from plantt.grammar import Grammar
 from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
-from plantt.ism import fold_test_genes, load_plantt, model_device_dtype, read_sequences
+from plantt.ism import fold_test_rows, load_plantt, model_device_dtype, read_sequences
 from plantt.models import TwoTower
 from plantt.windows import DEFAULT_LAYOUT, WindowLayout
 
@@ -307,12 +307,7 @@ def cv_attribution_profile(model_dirs: Mapping[int, PathLike], codes_npy: PathLi
     columns: dict[str, np.ndarray] = {}
     summary, gene_tables, contributions = [], [], []
     for fold in sorted(model_dirs):
-        genes = fold_test_genes(splits, fold, max_genes_per_fold, seed)
-        rows = windows.indices_of(genes["species"], genes["gene_id"])
-        if (rows < 0).any():
-            missing = genes.loc[rows < 0, "gene_id"].tolist()
-            raise InputError(genes_tsv, f"{len(missing)} test gene(s) of fold {fold} have no "
-                                        f"encoded window", record=missing[0])
+        genes, rows = fold_test_rows(windows, splits, fold, max_genes_per_fold, seed, genes_tsv)
         model = load_plantt(model_dirs[fold])
         result = deeplift_scores(model, np.asarray(windows.codes[rows]), batch_size=batch_size)
         contribution = result.per_position.astype(np.float32)

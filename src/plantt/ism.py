@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from plantt import fastism
-from plantt.dataset import read_fasta_codes
+from plantt.dataset import EncodedWindows, read_fasta_codes
 from plantt.encoding import N_CODE, decode, soft_one_hot
 from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
 from plantt.legacy import LEGACY_LAYOUTS
@@ -315,23 +315,34 @@ def fold_test_genes(splits: pd.DataFrame, fold: int, max_genes: int | None = Non
     return genes
 
 
+def fold_test_rows(windows: EncodedWindows, splits: pd.DataFrame, fold: int,
+                   max_genes: int | None, seed: int, source: PathLike,
+                   species: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`fold_test_genes` and their rows in ``windows``; a gene without an encoded window
+    is an InputError naming ``source`` (the windows' gene table)."""
+    genes = fold_test_genes(splits, fold, max_genes, seed, species)
+    rows = windows.indices_of(genes["species"], genes["gene_id"])
+    if (rows < 0).any():
+        missing = genes.loc[rows < 0, "gene_id"].tolist()
+        raise InputError(source, f"{len(missing)} test gene(s) of fold {fold} have no encoded "
+                                 "window", record=missing[0])
+    return genes, rows
+
+
 def ism_test_panel(model_dir: PathLike, codes_npy: PathLike, genes_tsv: PathLike,
                    splits_tsv: PathLike, fold: int, n_genes: int | None, seed: int = 0,
                    species: str | None = None, positions: np.ndarray | None = None,
                    batch_size: int = 256) -> tuple[list[str], list[IsmResult]]:
     """ISM of a panel of test genes of one fold, scored by that fold's model (Figure 6 uses
     genes not seen in training). Returns gene ids and results in panel order."""
-    from plantt.dataset import EncodedWindows, read_splits
+    from plantt.dataset import read_splits
 
     windows = EncodedWindows.load(codes_npy, genes_tsv, mmap=True)
-    panel = fold_test_genes(read_splits(splits_tsv), fold, n_genes, seed, species)
+    panel, rows = fold_test_rows(windows, read_splits(splits_tsv), fold, n_genes, seed,
+                                 genes_tsv, species)
     if panel.empty:
         raise InputError(splits_tsv, f"no test genes in fold {fold}"
                                      + (f" of species {species}" if species else ""))
-    rows = windows.indices_of(panel["species"], panel["gene_id"])
-    if (rows < 0).any():
-        raise InputError(genes_tsv, "test gene without an encoded window",
-                         record=panel.loc[rows < 0, "gene_id"].iloc[0])
     model = load_plantt(model_dir)
     results = []
     for gene, row in zip(panel["gene_id"], rows, strict=True):

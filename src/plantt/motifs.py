@@ -484,19 +484,13 @@ def cv_contributions(model_dirs: dict[int, PathLike], codes_npy: PathLike, genes
     ``max_genes_per_fold`` test genes of each fold, drawn with ``seed`` as
     :func:`plantt.ism.fold_test_genes` draws them."""
     from plantt.dataset import EncodedWindows, read_splits
-    from plantt.io import InputError
-    from plantt.ism import fold_test_genes, load_plantt
+    from plantt.ism import fold_test_rows, load_plantt
 
     windows = EncodedWindows.load(codes_npy, genes_tsv, mmap=True)
     splits = read_splits(splits_tsv)
     tables, codes, hyp, act, summary = [], [], [], [], []
     for fold in sorted(model_dirs):
-        genes = fold_test_genes(splits, fold, max_genes_per_fold, seed)
-        rows = windows.indices_of(genes["species"], genes["gene_id"])
-        if (rows < 0).any():
-            missing = genes.loc[rows < 0, "gene_id"].tolist()
-            raise InputError(genes_tsv, f"{len(missing)} test gene(s) of fold {fold} have no "
-                                        "encoded window", record=missing[0])
+        genes, rows = fold_test_rows(windows, splits, fold, max_genes_per_fold, seed, genes_tsv)
         fold_codes = np.asarray(windows.codes[rows])
         result = shuffled_reference_contributions(load_plantt(model_dirs[fold]), fold_codes,
                                                   n_references, seed, batch_size)
