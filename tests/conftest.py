@@ -194,3 +194,26 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def write_two_fold_inputs(folder: Path, codes) -> None:
+    """``encoded.npy``, ``genes.tsv`` and ``splits.tsv`` for 12 genes in two species: fold k's
+    test pairs hold genes 6k-6k+5 (three pairs), and each fold has one training pair of g0/g1."""
+    import numpy as np
+    import pandas as pd
+
+    n_genes = len(codes)
+    np.save(folder / "encoded.npy", codes)
+    pd.DataFrame({"index": range(n_genes), "species": ["sp1", "sp2"] * (n_genes // 2),
+                  "gene_id": [f"g{i}" for i in range(n_genes)]}).to_csv(
+        folder / "genes.tsv", sep="\t", index=False)
+    rows = []
+    for fold in (0, 1):
+        for k in range(3):
+            a, b = 6 * fold + 2 * k, 6 * fold + 2 * k + 1
+            rows.append({"orthogroup": f"OG{a}", "species_a": "sp1", "gene_a": f"g{a}",
+                         "species_b": "sp2", "gene_b": f"g{b}", "d": 0.5, "fold": fold,
+                         "set": "test"})
+        rows.append({"orthogroup": "OGx", "species_a": "sp1", "gene_a": "g0", "species_b": "sp2",
+                     "gene_b": "g1", "d": 0.1, "fold": fold, "set": "train"})
+    pd.DataFrame(rows).to_csv(folder / "splits.tsv", sep="\t", index=False)

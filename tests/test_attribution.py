@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import random_plantt_model
+from conftest import random_plantt_model, write_two_fold_inputs
 from plantt import attribution as A
 from plantt.encoding import decode, soft_one_hot
 from plantt.models import TowerSettings, TwoTower, save_model
@@ -262,20 +262,7 @@ def test_plot_motif_attribution(tmp_path) -> None:
 def test_cv_profile_attributes_each_fold_with_its_own_model(tmp_path) -> None:
     length, n_genes = 60, 12
     codes = random_codes(n_genes, length, seed=10)
-    np.save(tmp_path / "encoded.npy", codes)
-    genes = pd.DataFrame({"index": range(n_genes), "species": ["sp1", "sp2"] * (n_genes // 2),
-                          "gene_id": [f"g{i}" for i in range(n_genes)]})
-    genes.to_csv(tmp_path / "genes.tsv", sep="\t", index=False)
-    rows = []
-    for fold in (0, 1):
-        for k in range(3):
-            a, b = 6 * fold + 2 * k, 6 * fold + 2 * k + 1
-            rows.append({"orthogroup": f"OG{a}", "species_a": "sp1", "gene_a": f"g{a}",
-                         "species_b": "sp2", "gene_b": f"g{b}", "d": 0.5, "fold": fold,
-                         "set": "test"})
-        rows.append({"orthogroup": "OGx", "species_a": "sp1", "gene_a": "g0", "species_b": "sp2",
-                     "gene_b": "g1", "d": 0.1, "fold": fold, "set": "train"})
-    pd.DataFrame(rows).to_csv(tmp_path / "splits.tsv", sep="\t", index=False)
+    write_two_fold_inputs(tmp_path, codes)
     models = {}
     for fold in (0, 1):
         models[fold] = tmp_path / f"fold_{fold}"

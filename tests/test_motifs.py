@@ -12,6 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import write_two_fold_inputs
 from plantt.grammar import load_grammar
 from plantt.models import build_model
 from plantt.motifs import (
@@ -172,20 +173,8 @@ def test_modisco_finds_planted_motifs_with_their_sign_region_and_name():
 def _tiny_cv(tmp_path, length=80, n_genes=12):
     from plantt.models import save_model
 
-    rng = np.random.default_rng(10)
-    codes = rng.integers(0, 4, (n_genes, length)).astype(np.uint8)
-    np.save(tmp_path / "encoded.npy", codes)
-    pd.DataFrame({"index": range(n_genes), "species": ["sp1", "sp2"] * (n_genes // 2),
-                  "gene_id": [f"g{i}" for i in range(n_genes)]}).to_csv(
-        tmp_path / "genes.tsv", sep="\t", index=False)
-    rows = []
-    for fold in (0, 1):
-        for k in range(3):
-            a, b = 6 * fold + 2 * k, 6 * fold + 2 * k + 1
-            rows.append({"orthogroup": f"OG{a}", "species_a": "sp1", "gene_a": f"g{a}",
-                         "species_b": "sp2", "gene_b": f"g{b}", "d": 0.5, "fold": fold,
-                         "set": "test"})
-    pd.DataFrame(rows).to_csv(tmp_path / "splits.tsv", sep="\t", index=False)
+    codes = np.random.default_rng(10).integers(0, 4, (n_genes, length)).astype(np.uint8)
+    write_two_fold_inputs(tmp_path, codes)
     models = {}
     for fold in (0, 1):
         torch.manual_seed(fold)

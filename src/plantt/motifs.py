@@ -527,7 +527,8 @@ def seqlet_table(patterns: Sequence[Pattern], genes: pd.DataFrame) -> pd.DataFra
 
 
 def write_motif_results(outdir: PathLike, cv: CvContributions, patterns: Sequence[Pattern],
-                        matches: pd.DataFrame, layout: WindowLayout = DEFAULT_LAYOUT) -> Path:
+                        matches: pd.DataFrame, settings: DiscoverySettings = DiscoverySettings(),
+                        layout: WindowLayout = DEFAULT_LAYOUT) -> Path:
     """``patterns.tsv``, ``matches.tsv``, ``seqlets.tsv``, ``contributions_summary.tsv``,
     ``modisco.h5`` and ``logos/<pattern>.png`` in ``outdir``; the pattern table gets each
     pattern's best match."""
@@ -545,7 +546,7 @@ def write_motif_results(outdir: PathLike, cv: CvContributions, patterns: Sequenc
     write_tsv(matches, outdir / "matches.tsv", float_format="%.6g")
     write_tsv(cv.summary, outdir / "contributions_summary.tsv", float_format="%.6g")
     write_tsv(seqlet_table(patterns, cv.genes), outdir / "seqlets.tsv")
-    save_modisco_h5(outdir / "modisco.h5", patterns, DiscoverySettings().sliding_window_size)
+    save_modisco_h5(outdir / "modisco.h5", patterns, settings.sliding_window_size)
     for pattern in patterns:
         plot_logo(pattern, outdir / "logos" / f"{pattern.id}.png")
     return outdir
@@ -582,11 +583,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(meme, "no MOTIF records")
     cv = cv_contributions(model_dirs, args.codes, args.genes, args.splits,
                           args.max_genes_per_fold, args.references, args.seed, args.batch_size)
-    patterns = discover_patterns(cv.codes, cv.hypothetical, DiscoverySettings(
-        max_seqlets_per_metacluster=args.max_seqlets, n_leiden_runs=args.leiden_runs))
+    settings = DiscoverySettings(max_seqlets_per_metacluster=args.max_seqlets,
+                                 n_leiden_runs=args.leiden_runs)
+    patterns = discover_patterns(cv.codes, cv.hypothetical, settings)
     matches = match_patterns(patterns, {k: np.asarray(v) for k, v in motifs.items()},
                              args.max_q, args.decoys, args.seed)
-    write_motif_results(outdir, cv, patterns, matches)
+    write_motif_results(outdir, cv, patterns, matches, settings)
     log.info("%d patterns, %d matched at q <= %g; results in %s", len(patterns),
              matches["pattern"].nunique(), args.max_q, outdir)
     return 0
