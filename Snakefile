@@ -32,6 +32,7 @@ include: "workflow/rules/labels.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/proseq.smk"
 include: "workflow/rules/interpret.smk"
+include: "workflow/rules/motifs.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/published.smk"
 

@@ -59,9 +59,11 @@ DEMO_TRAIN_CONFIG = 'train={"models": ["plantt", "washburn", "plantt_shuffled", 
 
 def demo_trained_targets() -> list[str]:
     base = f"results/interpret/{DEMO_TRAIN_ASSAY}"
+    motifs = f"results/motifs/{DEMO_TRAIN_ASSAY}"
     return [f"results/metrics/{DEMO_TRAIN_ASSAY}/metrics_summary.tsv",
             f"{base}/attribution_profile.tsv", f"{base}/motif_attribution.tsv",
-            f"{base}/ism/ism.tsv"]
+            f"{base}/ism/ism.tsv", f"{motifs}/plantt/recovery.tsv",
+            f"{motifs}/plantt_shuffled/recovery.tsv"]
 
 
 @pytest.fixture(scope="session")
@@ -217,3 +219,40 @@ def write_two_fold_inputs(folder: Path, codes) -> None:
         rows.append({"orthogroup": "OGx", "species_a": "sp1", "gene_a": "g0", "species_b": "sp2",
                      "gene_b": "g1", "d": 0.1, "fold": fold, "set": "train"})
     pd.DataFrame(rows).to_csv(folder / "splits.tsv", sep="\t", index=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# Motif discovery (workflow rule discover_motifs)
+# ----------------------------------------------------------------------------------------------
+def recovered_motifs(folder: Path, grammar, processes, max_q: float = 0.05,
+                     min_fraction: float = 0.7) -> set[str]:
+    """The planted motifs that one ``results/motifs/{assay}/{model}`` folder recovers, checked
+    from its raw tables (matches.tsv, patterns.tsv, seqlets.tsv) rather than taken from
+    recovery.tsv, which must agree: a pattern whose best TOMTOM match is the motif at
+    ``q < max_q``, with the motif's sign, and ``min_fraction`` of its seqlets centred in the
+    motif's planted region."""
+    import pandas as pd
+
+    from plantt.attribution import grammar_window_regions
+
+    matches = pd.read_csv(folder / "matches.tsv", sep="\t")
+    patterns = pd.read_csv(folder / "patterns.tsv", sep="\t").set_index("pattern")
+    seqlets = pd.read_csv(folder / "seqlets.tsv", sep="\t")
+    regions = {name: (lo, hi) for name, lo, hi in grammar_window_regions(grammar, processes)}
+    effects = {m.name: m.effect_log2 for p in grammar.processes for m in p.motifs}
+    best = matches.sort_values("q_value", kind="stable").drop_duplicates("pattern")
+    found = set()
+    for record in best.itertuples(index=False):
+        if record.q_value >= max_q or record.motif not in regions:
+            continue
+        lo, hi = regions[record.motif]
+        mine = seqlets[seqlets["pattern"] == record.pattern]
+        centre = (mine["start"] + mine["end"]) / 2
+        inside = ((centre >= lo) & (centre < hi)).mean()
+        sign = 1 if effects[record.motif] > 0 else -1
+        if patterns.loc[record.pattern, "sign"] == sign and inside >= min_fraction:
+            found.add(record.motif)
+    recovery = pd.read_csv(folder / "recovery.tsv", sep="\t")
+    assert set(recovery.loc[recovery["recovered"], "motif"]) == found, recovery
+    assert list(recovery["motif"]) == list(regions)
+    return found

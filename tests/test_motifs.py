@@ -247,3 +247,161 @@ def test_decoys_keep_width_and_columns_and_are_never_reported():
     assert not matches["motif"].str.startswith("decoy").any()
     assert matches.loc[matches["pattern"] == "gbox_like", "motif"].iloc[0] == "gbox"
     assert "a_decoy" not in set(matches["pattern"])
+
+
+def test_null_threshold_passes_the_planted_windows_and_nothing_from_chance():
+    from plantt.motifs import null_seqlet_threshold, window_sums
+
+    rng = np.random.default_rng(3)
+    n, length, window = 200, 500, 15
+    real = rng.normal(0.0, 0.01, (n, length))
+    real[rng.random((n, length)) < 0.6] = 0.0  # a ReLU model leaves most positions at zero
+    planted = rng.choice(n, 30, replace=False)
+    for row in planted:
+        real[row, 200:210] += 0.5
+    null = rng.normal(0.0, 0.01, (100, length))
+    null[rng.random(null.shape) < 0.6] = 0.0
+    cut = null_seqlet_threshold(real, null, window, 0.2)
+    assert cut.fdr <= 0.2 and cut.n_windows == n * (length - window + 1)
+    # every window holding a whole planted block passes; chance never reaches the threshold
+    assert window_sums(real[planted], window)[:, 195:201].min() >= cut.threshold
+    assert cut.threshold > np.quantile(np.abs(window_sums(null, window)), 0.99)
+    # windows that overlap a planted block, and at most the false share on top of them
+    planted_windows = len(planted) * (10 + window - 1)
+    assert planted_windows < cut.passing_fraction * cut.n_windows <= planted_windows / (1 - 0.2) * 1.5
+    # a null as strong as the data admits nothing
+    same = null_seqlet_threshold(null, null, window, 0.2)
+    assert same.passing_fraction == 0.0 and same.threshold == float("inf")
+    with pytest.raises(ValueError, match="shorter than the window"):
+        null_seqlet_threshold(real[:, :10], null[:, :10], window, 0.2)
+
+
+def _sparse_planted_contributions(rng, n, length, words, faint_word=None):
+    """Codes and hypothetical contributions that are exactly zero but at the planted words (as a
+    ReLU model's DeepLift is), and optionally faint copies of ``faint_word`` anywhere."""
+    codes = rng.integers(0, 4, (n, length)).astype(np.uint8)
+    hypothetical = np.zeros((n, 4, length))
+    for row in range(n):
+        for word, (lo, hi), effect in words:
+            start = int(rng.integers(lo, hi - len(word)))
+            word_codes = np.array(["ACGT".index(b) for b in word])
+            codes[row, start:start + len(word)] = word_codes
+            hypothetical[row, :, start:start + len(word)] += effect * (
+                np.eye(4)[word_codes].T - 0.25)
+        if faint_word is not None:
+            start = int(rng.integers(0, length - len(faint_word)))
+            word_codes = np.array(["ACGT".index(b) for b in faint_word])
+            codes[row, start:start + len(faint_word)] = word_codes
+            hypothetical[row, :, start:start + len(faint_word)] += rng.uniform(0.03, 0.07) * (
+                np.eye(4)[word_codes].T - 0.25)
+    return codes, hypothetical
+
+
+def test_modisco_with_the_shuffled_null_keeps_faint_chance_copies_out():
+    """Sparse contributions: a word with a strong effect in its region, faint copies of it
+    anywhere (what a model gives chance resemblances). With the null (contributions that hold only
+    faint copies), the pattern's seqlets are the planted instances; a null as strong as the data
+    yields no pattern at all."""
+    from plantt.motifs import DiscoverySettings, discover_patterns, match_patterns
+
+    rng = np.random.default_rng(1)
+    word = "GATCCGTAAGCT"
+    region = (150, 300)
+    codes, hypothetical = _sparse_planted_contributions(rng, 300, 400, [(word, region, 1.0)],
+                                                        faint_word=word)
+    null_codes, null_hyp = _sparse_planted_contributions(rng, 60, 400, [], faint_word=word)
+    null_actual = (null_hyp * np.eye(5)[null_codes][:, :, :4].transpose(0, 2, 1)).sum(axis=1)
+    patterns = discover_patterns(codes, hypothetical, DiscoverySettings(), null_actual)
+    matches = match_patterns(patterns, {"word": word_pwm(word).T,
+                                        **{f"decoy_{i}": word_pwm("".join(rng.choice(
+                                            list("ACGT"), 12)), 0.9).T for i in range(20)}})
+    hits = [p for p in patterns if p.id in set(matches.loc[matches["motif"] == "word",
+                                                           "pattern"])]
+    assert hits and all(p.sign == 1 for p in hits)
+    seqlets = pd.concat([p.seqlets for p in hits])
+    centre = (seqlets["start"] + seqlets["end"]) / 2
+    assert ((centre >= region[0]) & (centre < region[1])).mean() >= 0.85
+    strong_null = (hypothetical * np.eye(5)[codes][:, :, :4].transpose(0, 2, 1)).sum(axis=1)
+    assert discover_patterns(codes, hypothetical, DiscoverySettings(), strong_null) == []
+
+
+def _recovery_tables(grammar):
+    from plantt.attribution import grammar_window_regions
+
+    regions = {name: (lo, hi) for name, lo, hi in grammar_window_regions(grammar)}
+    patterns, seqlets, matches = [], [], []
+
+    def add(pid, sign, motif, q, inside, outside):
+        lo, hi = regions[motif]
+        patterns.append({"pattern": pid, "sign": sign})
+        for i in range(inside + outside):
+            centre = (lo + hi) // 2 if i < inside else (hi + 200 if hi + 200 < 3000 else lo - 200)
+            seqlets.append({"pattern": pid, "start": centre - 5, "end": centre + 5,
+                            "revcomp": False})
+        matches.append({"pattern": pid, "motif": motif, "p_value": q / 10, "q_value": q,
+                        "offset": 0, "orientation": "+"})
+
+    add("pos_0", 1, "gbox_like", 1e-4, 8, 2)      # recovered
+    add("pos_1", 1, "tata_like", 1e-4, 5, 5)      # only half in its region
+    add("pos_2", 1, "silencer_like", 1e-4, 10, 0)  # wrong sign: the silencer lowers expression
+    add("pos_3", 1, "tcp_like", 0.2, 10, 0)       # not a significant match
+    add("neg_0", -1, "are_like", 1e-3, 3, 7)      # a weaker candidate for are_like ...
+    add("neg_1", -1, "are_like", 1e-3, 9, 1)      # ... and the one that recovers it
+    # neg_1 also resembles puf_like, but its best match is are_like: it does not count for puf
+    matches.append({"pattern": "neg_1", "motif": "puf_like", "p_value": 1e-3, "q_value": 1e-2,
+                    "offset": 0, "orientation": "+"})
+    return pd.DataFrame(patterns), pd.DataFrame(matches), pd.DataFrame(seqlets)
+
+
+def test_planted_motif_recovery_needs_the_best_match_the_sign_and_the_region():
+    from plantt.motifs import RECOVERY_COLUMNS, planted_motif_recovery
+
+    grammar = load_grammar(None)
+    patterns, matches, seqlets = _recovery_tables(grammar)
+    table = planted_motif_recovery(patterns, matches, seqlets, grammar).set_index("motif")
+    assert list(table.reset_index().columns) == RECOVERY_COLUMNS
+    assert table.index.tolist() == [m.name for p in grammar.processes for m in p.motifs]
+    assert table.loc["gbox_like", "recovered"] and table.loc["gbox_like", "pattern"] == "pos_0"
+    assert table.loc["gbox_like", "fraction_in_region"] == pytest.approx(0.8)
+    assert not table.loc["tata_like", "recovered"]
+    assert table.loc["tata_like", "fraction_in_region"] == pytest.approx(0.5)
+    assert not table.loc["silencer_like", "recovered"]
+    assert table.loc["silencer_like", "sign"] == -1
+    assert table.loc["silencer_like", "pattern_sign"] == 1
+    assert table.loc["tcp_like", "pattern"] == "" and not table.loc["tcp_like", "recovered"]
+    assert table.loc["are_like", "pattern"] == "neg_1" and table.loc["are_like", "recovered"]
+    assert table.loc["puf_like", "pattern"] == ""
+    assert table["recovered"].sum() == 2
+    stricter = planted_motif_recovery(patterns, matches, seqlets, grammar,
+                                      min_fraction_in_region=0.85).set_index("motif")
+    assert not stricter.loc["gbox_like", "recovered"] and stricter.loc["are_like", "recovered"]
+    only = planted_motif_recovery(patterns, matches, seqlets, grammar, ["stability"])
+    assert set(only["process"]) == {"stability"}
+
+
+def test_motifs_command_writes_every_output_even_without_patterns(tmp_path):
+    from plantt.cli import main
+    from plantt.motifs import RECOVERY_COLUMNS
+
+    codes, models = _tiny_cv(tmp_path)
+    out = tmp_path / "out"
+    assert main(["motifs", "--models", str(tmp_path / "models"), "--codes",
+                 str(tmp_path / "encoded.npy"), "--genes", str(tmp_path / "genes.tsv"),
+                 "--splits", str(tmp_path / "splits.tsv"), "--out", str(out),
+                 "--max-genes-per-fold", "0", "--references", "2", "--null-genes-per-fold", "3",
+                 "--upstream", "20", "--gene-part", "20", "--downstream", "20"]) == 0
+    for name in ("patterns.tsv", "matches.tsv", "seqlets.tsv", "recovery.tsv", "modisco.h5",
+                 "patterns.png", "contributions_summary.tsv", "grammar.meme"):
+        assert (out / name).stat().st_size > 0, name
+    summary = pd.read_csv(out / "contributions_summary.tsv", sep="\t")
+    assert summary["n_genes"].tolist() == [6, 6] and summary["n_null_sequences"].tolist() == [3, 3]
+    recovery = pd.read_csv(out / "recovery.tsv", sep="\t")
+    assert list(recovery.columns) == RECOVERY_COLUMNS
+    assert main(["motifs", "--models", str(tmp_path / "models"), "--codes",
+                 str(tmp_path / "encoded.npy"), "--genes", str(tmp_path / "genes.tsv"),
+                 "--splits", str(tmp_path / "splits.tsv"), "--out", str(tmp_path / "denovo"),
+                 "--references", "2", "--no-match", "--upstream", "20", "--gene-part", "20",
+                 "--downstream", "20"]) == 0
+    assert pd.read_csv(tmp_path / "denovo" / "recovery.tsv", sep="\t").empty
+    assert pd.read_csv(tmp_path / "denovo" / "matches.tsv", sep="\t").empty
+    assert not (tmp_path / "denovo" / "grammar.meme").exists()

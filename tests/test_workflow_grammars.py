@@ -30,15 +30,32 @@ MARGIN = 0.05
 CASES = [("grammar_far.yaml", "rnaseq3p"), ("grammar_dense.yaml", "proseq")]
 
 
+@pytest.fixture(scope="module")
+def grammar_workdirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One demo directory per extra grammar, simulated on first use and shared by the tests."""
+    made: dict[str, Path] = {}
+
+    def workdir(grammar: str) -> Path:
+        if grammar not in made:
+            path = tmp_path_factory.mktemp(grammar.removesuffix(".yaml"))
+            shutil.copytree(REPO / "config", path / "config")
+            config_file = path / "config" / "config.yaml"
+            text = config_file.read_text()
+            assert text.count("\n  grammar: null\n") == 1
+            grammar_path = REPO / "tests" / "data" / grammar
+            config_file.write_text(text.replace("\n  grammar: null\n",
+                                                f"\n  grammar: {grammar_path}\n"))
+            made[grammar] = path
+        return made[grammar]
+
+    return workdir
+
+
 @pytest.mark.parametrize(("grammar", "assay"), CASES)
-def test_plantt_beats_a_six_mer_ridge_on_another_grammar(tmp_path: Path, grammar: str,
+def test_plantt_beats_a_six_mer_ridge_on_another_grammar(grammar_workdirs, grammar: str,
                                                          assay: str) -> None:
-    shutil.copytree(REPO / "config", tmp_path / "config")
+    tmp_path = grammar_workdirs(grammar)
     grammar_path = REPO / "tests" / "data" / grammar
-    config_file = tmp_path / "config" / "config.yaml"
-    text = config_file.read_text()
-    assert text.count("\n  grammar: null\n") == 1
-    config_file.write_text(text.replace("\n  grammar: null\n", f"\n  grammar: {grammar_path}\n"))
     folder = f"results/models/{assay}/plantt/fold_{FOLD}"
     run_snakemake(tmp_path, f"{folder}/predictions.tsv", "--set-threads", "train_fold=2",
                   timeout=3000)
@@ -51,3 +68,34 @@ def test_plantt_beats_a_six_mer_ridge_on_another_grammar(tmp_path: Path, grammar
     assert plantt >= ridge + MARGIN, {"plantt": plantt, "six_mer_ridge": ridge}
     model = json.loads((tmp_path / f"{folder}/model.json").read_text())
     assert model["preset"] == "motif" and len(model["provenance"]["seeded_kmers"]) == 96
+
+
+def test_motif_discovery_recovers_another_grammar(grammar_workdirs) -> None:
+    """Motif discovery (rule discover_motifs) on the far grammar (7 motifs of 6-15 bases, from
+    the window's upstream end to its downstream end): at least 6 of its 7 motifs (8 of 9 is the
+    issue's bar on the default grammar) recovered with their sign, >= 70% of the seqlets in their
+    regions; the shuffled-label control gives no pattern matching one. One fold, its model and 500
+    of its test genes, to keep the suite short (the stage's default is every fold, 100 genes each:
+    7 of 7 on all 5 folds, benchmarks/README.md).
+    Measured on fold 0: 7 of 7, 88-99% of the seqlets in the region; the control: no pattern."""
+    from conftest import recovered_motifs
+    from plantt.attribution import ASSAY_PROCESSES
+    from plantt.grammar import load_grammar
+
+    grammar_file = "grammar_far.yaml"
+    workdir = grammar_workdirs(grammar_file)
+    assay = "rnaseq3p"
+    base = f"results/motifs/{assay}"
+    # a second config file, merged key by key over config/config.yaml
+    one_fold = workdir / "motifs_one_fold.yaml"
+    one_fold.write_text(f"motifs:\n  folds: [{FOLD}]\n  max_genes_per_fold: 500\n")
+    run_snakemake(workdir, f"{base}/plantt/recovery.tsv", f"{base}/plantt_shuffled/recovery.tsv",
+                  "--set-threads", "train_fold=2", "--configfile", str(one_fold), timeout=3000)
+    grammar = load_grammar(REPO / "tests" / "data" / grammar_file)
+    processes = ASSAY_PROCESSES[assay]
+    found = recovered_motifs(workdir / base / "plantt", grammar, processes)
+    assert len(found) >= 6, found
+    summary = pd.read_csv(workdir / base / "plantt/contributions_summary.tsv", sep="\t")
+    assert summary["fold"].tolist() == [FOLD] and summary["n_genes"].tolist() == [500]
+    control = pd.read_csv(workdir / base / "plantt_shuffled/matches.tsv", sep="\t")
+    assert not set(control["motif"]) & {m.name for p in grammar.processes for m in p.motifs}

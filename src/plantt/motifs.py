@@ -236,17 +236,98 @@ def write_grammar_meme(grammar: Grammar, path: PathLike,
 # ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DiscoverySettings:
-    """TF-MoDISco (``modisco-lite``) settings; the names are its own."""
+    """TF-MoDISco (``modisco-lite``) settings; the names are its own, except
+    ``trim_threshold``/``trim_pad`` (ours, see :func:`trim_bounds`).
+
+    ``min_passing_windows_frac``/``max_passing_windows_frac`` bound the share of windows that
+    may become seqlets; :func:`discover_patterns` sets both to the share its empirical null
+    admits when it is given one (see :func:`null_seqlet_threshold`).
+    """
 
     sliding_window_size: int = 15
     flank_size: int = 5
     max_seqlets_per_metacluster: int = 2000
     target_seqlet_fdr: float = 0.2
+    min_passing_windows_frac: float = 0.03
+    max_passing_windows_frac: float = 0.2
     n_leiden_runs: int = 2
     #: Positions of a pattern whose summed |contribution| is below this share of its largest are
     #: trimmed from both ends (then ``trim_pad`` bases are put back on each side).
     trim_threshold: float = 0.3
     trim_pad: int = 2
+
+
+def window_sums(scores: np.ndarray, window: int) -> np.ndarray:
+    """Sums of ``scores`` (n, L) over every run of ``window`` positions: (n, L - window + 1)."""
+    scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    if scores.shape[1] < window:
+        return np.zeros((scores.shape[0], 0))
+    cumulative = np.cumsum(np.pad(scores, ((0, 0), (1, 0))), axis=1)
+    return cumulative[:, window:] - cumulative[:, :-window]
+
+
+@dataclass(frozen=True)
+class SeqletThreshold:
+    """Where seqlet calling starts: windows whose |summed contribution| is at least
+    ``threshold``; ``passing_fraction`` of the windows do; ``fdr``: the estimated false discovery
+    rate of the candidate seqlets at that threshold."""
+
+    threshold: float
+    passing_fraction: float
+    fdr: float
+    n_windows: int
+    n_null_windows: int
+
+
+def _peaks(sums: np.ndarray, suppress: int) -> np.ndarray:
+    """|window sums| (n, W) at their local maxima (within ``suppress`` windows either side),
+    the rest dropped: one value per candidate seqlet rather than one per overlapping window."""
+    from scipy.ndimage import maximum_filter1d
+
+    magnitude = np.abs(sums)
+    local = maximum_filter1d(magnitude, size=2 * suppress + 1, axis=1, mode="constant")
+    return magnitude[(magnitude == local) & (magnitude > 0)]
+
+
+def null_seqlet_threshold(actual: np.ndarray, null_actual: np.ndarray, window: int,
+                          target_fdr: float, suppress: int | None = None) -> SeqletThreshold:
+    """The lowest |window sum| threshold at which candidate seqlets of ``actual`` (n, L:
+    contributions summed over channels) pass at an estimated false discovery rate of at most
+    ``target_fdr``, the expected false ones being counted in ``null_actual``: the same model's
+    contributions to dinucleotide shuffles of the same sequences.
+
+    Candidates are the local maxima of |window sum| (``suppress`` windows either side, default
+    ``window // 2``, as TF-MoDISco separates seqlets), so an instance counts once however many
+    overlapping windows it lifts; the null's count is scaled by the ratio of window numbers.
+
+    Why an empirical null: modisco-lite fits a Laplace null to the centre of the contribution
+    tracks themselves, which assumes most windows are noise around zero. A ReLU model's DeepLift
+    leaves most positions of a 3 kb gene window at exactly zero (no detector differs from the
+    references there), so that null collapses to zero, every window passes, and the
+    ``max_passing_windows_frac`` cap (20% of windows) decides instead: TF-MoDISco then clusters
+    faint partial matches anywhere in the window with the real instances. The shuffles keep the
+    composition of the sequences and leave the model's own response to chance words.
+    """
+    suppress = window // 2 if suppress is None else suppress
+    real_sums, null_sums = window_sums(actual, window), window_sums(null_actual, window)
+    if not real_sums.size or not null_sums.size:
+        raise ValueError("no windows to threshold: sequences shorter than the window")
+    real = np.sort(_peaks(real_sums, suppress))[::-1]
+    null = np.sort(_peaks(null_sums, suppress))
+    scale = real_sums.size / null_sums.size
+    n_windows, n_null_windows = int(real_sums.size), int(null_sums.size)
+    if not real.size:
+        return SeqletThreshold(float("inf"), 0.0, 0.0, n_windows, n_null_windows)
+    # for threshold real[k]: expected null candidates at or above it, over the k + 1 real ones
+    null_above = null.size - np.searchsorted(null, real, side="left")
+    fdr = scale * null_above / np.arange(1, real.size + 1)
+    passing = np.flatnonzero(fdr <= target_fdr)
+    if not passing.size:
+        return SeqletThreshold(float("inf"), 0.0, 0.0, n_windows, n_null_windows)
+    k = int(passing[-1])
+    threshold = float(real[k])
+    fraction = float(np.count_nonzero(np.abs(real_sums) >= threshold)) / n_windows
+    return SeqletThreshold(threshold, fraction, float(fdr[k]), n_windows, n_null_windows)
 
 
 @dataclass
@@ -303,9 +384,17 @@ def _pattern(raw: object, sign: int, index: int, settings: DiscoverySettings) ->
 
 
 def discover_patterns(codes: np.ndarray, hypothetical: np.ndarray,
-                      settings: DiscoverySettings = DiscoverySettings()) -> list[Pattern]:
+                      settings: DiscoverySettings = DiscoverySettings(),
+                      null_actual: np.ndarray | None = None, seed: int = 0) -> list[Pattern]:
     """TF-MoDISco on windows ``codes`` (n, L) with their ``hypothetical`` contributions
-    (n, 4, L): the patterns of both metaclusters, positive first, each trimmed."""
+    (n, 4, L): the patterns of both metaclusters, positive first, each trimmed.
+
+    With ``null_actual`` (contributions to shuffled sequences, (m, L) summed over channels) the
+    share of windows that may become seqlets is the one :func:`null_seqlet_threshold` admits at
+    ``settings.target_seqlet_fdr``; none passing means no patterns.
+    """
+    import dataclasses
+
     import modiscolite.tfmodisco
 
     codes = np.atleast_2d(np.asarray(codes, dtype=np.uint8))
@@ -313,14 +402,34 @@ def discover_patterns(codes: np.ndarray, hypothetical: np.ndarray,
     if hypothetical.shape != (codes.shape[0], 4, codes.shape[1]):
         raise ValueError(f"hypothetical contributions of shape {hypothetical.shape} for windows "
                          f"of shape {codes.shape}: expected {(codes.shape[0], 4, codes.shape[1])}")
-    # modisco-lite reads (n, L, 4); an N is no base (all zero), so it contributes nothing
-    one_hot = np.eye(5, dtype=np.float32)[codes][:, :, :4]
+    one_hot = np.eye(5, dtype=np.float32)[codes][:, :, :4]  # (n, L, 4); an N is no base
+    if null_actual is not None:
+        actual = (hypothetical * one_hot.transpose(0, 2, 1)).sum(axis=1)
+        cut = null_seqlet_threshold(actual, null_actual, settings.sliding_window_size,
+                                    settings.target_seqlet_fdr,
+                                    settings.sliding_window_size // 2 + settings.flank_size)
+        log.info("seqlet threshold %.4g from %d shuffled-sequence windows: %.2f%% of %d windows "
+                 "pass (estimated FDR %.3f)", cut.threshold, cut.n_null_windows,
+                 100 * cut.passing_fraction, cut.n_windows, cut.fdr)
+        if cut.passing_fraction == 0.0:
+            return []
+        settings = dataclasses.replace(settings, min_passing_windows_frac=cut.passing_fraction,
+                                       max_passing_windows_frac=cut.passing_fraction)
+    hypothetical = hypothetical.transpose(0, 2, 1)
+    scale = float(np.abs(hypothetical).max()) if hypothetical.size else 0.0
+    # Stretches of exactly zero contribution (common with ReLU towers) give seqlet windows of
+    # norm zero, and modisco-lite's cosine similarities become 0/0 (NaN). A jitter a million
+    # times below the largest contribution makes them defined and changes nothing else.
+    jitter = np.random.default_rng(seed).standard_normal(hypothetical.shape, dtype=np.float32)
+    hypothetical = np.ascontiguousarray(hypothetical + (1e-6 * scale) * jitter)
     positive, negative = modiscolite.tfmodisco.TFMoDISco(
-        one_hot=one_hot, hypothetical_contribs=np.ascontiguousarray(hypothetical.transpose(0, 2, 1)),
+        one_hot=one_hot, hypothetical_contribs=hypothetical,
         sliding_window_size=settings.sliding_window_size, flank_size=settings.flank_size,
         max_seqlets_per_metacluster=settings.max_seqlets_per_metacluster,
-        target_seqlet_fdr=settings.target_seqlet_fdr, n_leiden_runs=settings.n_leiden_runs,
-        verbose=False)
+        target_seqlet_fdr=settings.target_seqlet_fdr,
+        min_passing_windows_frac=settings.min_passing_windows_frac,
+        max_passing_windows_frac=settings.max_passing_windows_frac,
+        n_leiden_runs=settings.n_leiden_runs, verbose=False)
     patterns = [_pattern(raw, +1, i, settings) for i, raw in enumerate(positive or [])]
     patterns += [_pattern(raw, -1, i, settings) for i, raw in enumerate(negative or [])]
     log.info("TF-MoDISco: %d positive and %d negative patterns from %d windows",
@@ -427,6 +536,65 @@ def pattern_table(patterns: Sequence[Pattern], layout: WindowLayout = DEFAULT_LA
     return pd.DataFrame(rows, columns=PATTERN_COLUMNS)
 
 
+RECOVERY_COLUMNS = ["motif", "process", "sign", "region_start", "region_end", "pattern",
+                    "q_value", "pattern_sign", "n_seqlets", "fraction_in_region", "recovered"]
+
+
+def planted_motif_recovery(patterns: pd.DataFrame, matches: pd.DataFrame, seqlets: pd.DataFrame,
+                           grammar: Grammar | PathLike | None = None,
+                           processes: Sequence[str] | None = None,
+                           layout: WindowLayout = DEFAULT_LAYOUT, max_q: float = 0.05,
+                           min_fraction_in_region: float = 0.7) -> pd.DataFrame:
+    """For each motif of a simulator grammar (of ``processes``; default all), the discovered
+    pattern that recovers it best, from the tables :func:`write_motif_results` writes.
+
+    A pattern *recovers* a motif when the motif is its best TOMTOM match at ``q <= max_q``, its
+    sign is the motif's (a pattern that raises the tower score for a motif that raises
+    expression), and at least ``min_fraction_in_region`` of its seqlets are centred in the
+    motif's planted region (window coordinates, :func:`plantt.attribution.grammar_window_regions`).
+    Per motif the row shows the recovering pattern with most seqlets, else the best candidate
+    (right sign first, then the largest share in the region); no candidate: empty pattern.
+    """
+    from plantt.attribution import grammar_window_regions
+    from plantt.grammar import load_grammar
+
+    parsed = grammar if isinstance(grammar, Grammar) else load_grammar(grammar)
+    regions = {name: (lo, hi) for name, lo, hi in grammar_window_regions(parsed, processes,
+                                                                          layout)}
+    best = matches.sort_values("q_value", kind="stable").drop_duplicates("pattern") \
+        if len(matches) else pd.DataFrame(columns=MATCH_COLUMNS)
+    best = best[best["q_value"] <= max_q]
+    centre = (seqlets["start"] + seqlets["end"]) / 2.0
+    by_pattern = patterns.set_index("pattern")
+    rows = []
+    for process in parsed.processes:
+        if processes is not None and process.name not in processes:
+            continue
+        for motif in process.motifs:
+            if motif.name not in regions:
+                continue
+            lo, hi = regions[motif.name]
+            sign = 1 if motif.effect_log2 > 0 else -1
+            candidates = []
+            for record in best[best["motif"] == motif.name].itertuples(index=False):
+                mine = (seqlets["pattern"] == record.pattern).to_numpy()
+                inside = float(((centre[mine] >= lo) & (centre[mine] < hi)).mean()) \
+                    if mine.any() else 0.0
+                pattern_sign = int(by_pattern.loc[record.pattern, "sign"])
+                ok = pattern_sign == sign and inside >= min_fraction_in_region
+                candidates.append((ok, pattern_sign == sign, inside, int(mine.sum()),
+                                   record.pattern, float(record.q_value), pattern_sign))
+            if candidates:
+                ok, _, inside, n, pattern, q, pattern_sign = max(
+                    candidates, key=lambda c: (c[0], c[1], c[3] if c[0] else c[2]))
+            else:
+                ok, inside, n, pattern, q, pattern_sign = False, float("nan"), 0, "", \
+                    float("nan"), 0
+            rows.append((motif.name, process.name, sign, lo, hi, pattern, q, pattern_sign, n,
+                         inside, ok))
+    return pd.DataFrame(rows, columns=RECOVERY_COLUMNS)
+
+
 def plot_logo(pattern: Pattern, target: PathLike) -> None:
     """The pattern's contribution weight matrix as a sequence logo (logomaker), atomically."""
     import logomaker
@@ -448,6 +616,66 @@ def plot_logo(pattern: Pattern, target: PathLike) -> None:
     save_figure(fig, target)
 
 
+def plot_pattern_overview(patterns: Sequence[Pattern], table: pd.DataFrame,
+                          seqlets: pd.DataFrame, target: PathLike, title: str = "",
+                          layout: WindowLayout = DEFAULT_LAYOUT, bin_size: int = 50) -> None:
+    """One row per pattern: its logo (contribution weight matrix) and where its seqlets lie in
+    the window, forward-strand seqlets above the axis and reverse-strand ones below, with the
+    TSS and TTS marked; the row title gives the sign, seqlet count and best match."""
+    import logomaker
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from plantt.plots import save_figure
+
+    n = max(len(patterns), 1)
+    fig, axes = plt.subplots(n, 2, figsize=(11, 1.25 * n + 0.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 2.4]})
+    if not patterns:
+        axes[0, 0].axis("off")
+        axes[0, 1].axis("off")
+        axes[0, 1].text(0.5, 0.5, "no pattern: no seqlet passed the null", ha="center",
+                        va="center", transform=axes[0, 1].transAxes)
+    best = table.set_index("pattern") if len(table) else None
+    edges = np.arange(0, layout.length + bin_size, bin_size)
+    centres = (seqlets["start"] + seqlets["end"]) / 2.0
+    for row, pattern in zip(axes, patterns, strict=False):
+        logo_ax, pos_ax = row
+        logomaker.Logo(pd.DataFrame(pattern.cwm, columns=list("ACGT")), ax=logo_ax)
+        logo_ax.axhline(0, color="black", lw=0.5)
+        logo_ax.set_xticks([])
+        logo_ax.tick_params(labelsize=7)
+        match = ""
+        if best is not None and pattern.id in best.index and best.loc[pattern.id, "best_match"]:
+            match = (f"; {best.loc[pattern.id, 'best_match']} "
+                     f"(q {float(best.loc[pattern.id, 'best_q_value']):.1g})")
+        logo_ax.set_title(f"{pattern.id}: {'raises' if pattern.sign > 0 else 'lowers'}, "
+                          f"{pattern.n_seqlets} seqlets{match}", fontsize=8, loc="left")
+        mine = (seqlets["pattern"] == pattern.id).to_numpy()
+        reverse = seqlets["revcomp"].to_numpy(dtype=bool)
+        forward_counts, _ = np.histogram(centres[mine & ~reverse], edges)
+        reverse_counts, _ = np.histogram(centres[mine & reverse], edges)
+        colour = "#c0504d" if pattern.sign > 0 else "#4f81bd"
+        pos_ax.bar(edges[:-1], forward_counts, width=bin_size, align="edge", color=colour)
+        pos_ax.bar(edges[:-1], -reverse_counts, width=bin_size, align="edge", color=colour,
+                   alpha=0.5)
+        pos_ax.axhline(0, color="black", lw=0.5)
+        for anchor in layout.anchors():
+            pos_ax.axvline(anchor.index, color="grey", ls="--", lw=0.7)
+        pos_ax.set_xlim(0, layout.length)
+        pos_ax.tick_params(labelsize=7)
+        pos_ax.set_ylabel("+ / - strand", fontsize=7)
+    last = axes[-1, 1]
+    last.set_xlabel(f"{layout.axis_label}; dashed: TSS ({layout.tss_index}) and TTS "
+                    f"({layout.tts_index})", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, target)
+
+
 def save_modisco_h5(path: PathLike, patterns: Sequence[Pattern], window_size: int) -> None:
     """TF-MoDISco's own HDF5 file (``modiscolite.io.save_hdf5``), written atomically."""
     from modiscolite.io import save_hdf5
@@ -466,42 +694,58 @@ class CvContributions:
     """Contributions of the test genes of every fold, each explained by its fold's model.
 
     ``genes``: ``fold, species, gene_id, row``; ``codes`` (n, L); ``hypothetical``, ``actual``
-    (n, 4, L) float32; ``summary``: per fold the genes and the largest completeness deviation.
+    (n, 4, L) float32; ``null_actual`` (m, L): the contributions (summed over channels) of one
+    dinucleotide shuffle of each of the first test genes of every fold, by the same model, for
+    :func:`null_seqlet_threshold`; ``summary``: per fold the genes, null sequences and the
+    largest completeness deviation.
     """
 
     genes: pd.DataFrame
     codes: np.ndarray
     hypothetical: np.ndarray
     actual: np.ndarray
+    null_actual: np.ndarray
     summary: pd.DataFrame
 
 
 def cv_contributions(model_dirs: dict[int, PathLike], codes_npy: PathLike, genes_tsv: PathLike,
                      splits_tsv: PathLike, max_genes_per_fold: int | None = 100,
-                     n_references: int = 5, seed: int = 0, batch_size: int = 64
-                     ) -> CvContributions:
+                     n_references: int = 5, seed: int = 0, batch_size: int = 64,
+                     null_genes_per_fold: int = 20) -> CvContributions:
     """Shuffled-reference contributions (:func:`shuffled_reference_contributions`) of at most
     ``max_genes_per_fold`` test genes of each fold, drawn with ``seed`` as
-    :func:`plantt.ism.fold_test_genes` draws them."""
+    :func:`plantt.ism.fold_test_genes` draws them, and of dinucleotide shuffles of the first
+    ``null_genes_per_fold`` of them (the null of seqlet calling)."""
     from plantt.dataset import EncodedWindows, read_splits
     from plantt.ism import fold_test_rows, load_plantt
 
     windows = EncodedWindows.load(codes_npy, genes_tsv, mmap=True)
     splits = read_splits(splits_tsv)
-    tables, codes, hyp, act, summary = [], [], [], [], []
+    tables, codes, hyp, act, null, summary = [], [], [], [], [], []
     for fold in sorted(model_dirs):
         genes, rows = fold_test_rows(windows, splits, fold, max_genes_per_fold, seed, genes_tsv)
         fold_codes = np.asarray(windows.codes[rows])
-        result = shuffled_reference_contributions(load_plantt(model_dirs[fold]), fold_codes,
-                                                  n_references, seed, batch_size)
+        model = load_plantt(model_dirs[fold])
+        result = shuffled_reference_contributions(model, fold_codes, n_references, seed,
+                                                  batch_size)
+        # a stream of its own (seed, fold, 1), so the null never repeats a reference
+        shuffles = np.stack([dinucleotide_shuffle(row, np.random.default_rng([seed, fold, 1, i]))
+                             for i, row in enumerate(fold_codes[:null_genes_per_fold])]) \
+            if null_genes_per_fold > 0 and len(fold_codes) else fold_codes[:0]
+        null_result = shuffled_reference_contributions(model, shuffles, n_references, seed,
+                                                       batch_size) if len(shuffles) else None
         tables.append(genes.assign(fold=fold, row=rows)[["fold", "species", "gene_id", "row"]])
         codes.append(fold_codes)
         hyp.append(result.hypothetical)
         act.append(result.actual)
-        summary.append({"fold": fold, "n_genes": len(rows), "n_references": n_references,
-                        "max_abs_delta": result.max_abs_delta})
+        null.append(null_result.actual.sum(axis=1) if null_result is not None
+                    else np.zeros((0, fold_codes.shape[1]), dtype=np.float32))
+        deltas = [result.max_abs_delta] + ([null_result.max_abs_delta] if null_result else [])
+        summary.append({"fold": fold, "n_genes": len(rows), "n_null_sequences": len(shuffles),
+                        "n_references": n_references, "max_abs_delta": max(deltas)})
     return CvContributions(pd.concat(tables, ignore_index=True), np.concatenate(codes),
-                           np.concatenate(hyp), np.concatenate(act), pd.DataFrame(summary))
+                           np.concatenate(hyp), np.concatenate(act), np.concatenate(null),
+                           pd.DataFrame(summary))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -528,10 +772,12 @@ def seqlet_table(patterns: Sequence[Pattern], genes: pd.DataFrame) -> pd.DataFra
 
 def write_motif_results(outdir: PathLike, cv: CvContributions, patterns: Sequence[Pattern],
                         matches: pd.DataFrame, settings: DiscoverySettings = DiscoverySettings(),
-                        layout: WindowLayout = DEFAULT_LAYOUT) -> Path:
-    """``patterns.tsv``, ``matches.tsv``, ``seqlets.tsv``, ``contributions_summary.tsv``,
-    ``modisco.h5`` and ``logos/<pattern>.png`` in ``outdir``; the pattern table gets each
-    pattern's best match."""
+                        layout: WindowLayout = DEFAULT_LAYOUT,
+                        recovery: pd.DataFrame | None = None, title: str = "") -> Path:
+    """``patterns.tsv``, ``matches.tsv``, ``seqlets.tsv``, ``recovery.tsv`` (with ``recovery``,
+    else its header), ``contributions_summary.tsv``, ``modisco.h5``, ``patterns.png``
+    (:func:`plot_pattern_overview`) and ``logos/<pattern>.png`` in ``outdir``; the pattern table
+    gets each pattern's best match."""
     from plantt.io import write_tsv
 
     outdir = Path(outdir)
@@ -545,8 +791,12 @@ def write_motif_results(outdir: PathLike, cv: CvContributions, patterns: Sequenc
     write_tsv(table, outdir / "patterns.tsv", float_format="%.6g")
     write_tsv(matches, outdir / "matches.tsv", float_format="%.6g")
     write_tsv(cv.summary, outdir / "contributions_summary.tsv", float_format="%.6g")
-    write_tsv(seqlet_table(patterns, cv.genes), outdir / "seqlets.tsv")
+    seqlets = seqlet_table(patterns, cv.genes)
+    write_tsv(seqlets, outdir / "seqlets.tsv")
+    write_tsv(recovery if recovery is not None else pd.DataFrame(columns=RECOVERY_COLUMNS),
+              outdir / "recovery.tsv", float_format="%.6g")
     save_modisco_h5(outdir / "modisco.h5", patterns, settings.sliding_window_size)
+    plot_pattern_overview(patterns, table, seqlets, outdir / "patterns.png", title, layout)
     for pattern in patterns:
         plot_logo(pattern, outdir / "logos" / f"{pattern.id}.png")
     return outdir
@@ -568,33 +818,60 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             raise InputError(model_root, f"no model for fold(s) {missing}")
         model_dirs = {k: model_dirs[k] for k in args.folds}
+    layout = WindowLayout(args.upstream, args.gene_part, args.downstream, args.mask)
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
-    if args.meme:
-        meme = Path(args.meme)
+    grammar = None
+    if args.no_match:
+        motifs = {}
     else:
-        meme = outdir / "grammar.meme"
-        write_grammar_meme(load_grammar(args.grammar), meme, args.processes)
-    try:
-        motifs = read_meme(str(meme))
-    except (OSError, ValueError, IndexError) as err:
-        raise InputError(meme, f"not a MEME motif file ({err})") from None
-    if not motifs:
-        raise InputError(meme, "no MOTIF records")
+        if args.meme:
+            meme = Path(args.meme)
+        else:
+            grammar = load_grammar(args.grammar)
+            meme = outdir / "grammar.meme"
+            write_grammar_meme(grammar, meme, args.processes)
+        try:
+            motifs = read_meme(str(meme))
+        except (OSError, ValueError, IndexError) as err:
+            raise InputError(meme, f"not a MEME motif file ({err})") from None
+        if not motifs:
+            raise InputError(meme, "no MOTIF records")
     cv = cv_contributions(model_dirs, args.codes, args.genes, args.splits,
-                          args.max_genes_per_fold, args.references, args.seed, args.batch_size)
+                          args.max_genes_per_fold or None, args.references, args.seed, args.batch_size,
+                          args.null_genes_per_fold)
     settings = DiscoverySettings(max_seqlets_per_metacluster=args.max_seqlets,
+                                 target_seqlet_fdr=args.seqlet_fdr,
                                  n_leiden_runs=args.leiden_runs)
-    patterns = discover_patterns(cv.codes, cv.hypothetical, settings)
+    patterns = discover_patterns(cv.codes, cv.hypothetical, settings,
+                                 cv.null_actual if len(cv.null_actual) else None, args.seed)
     matches = match_patterns(patterns, {k: np.asarray(v) for k, v in motifs.items()},
                              args.max_q, args.decoys, args.seed)
-    write_motif_results(outdir, cv, patterns, matches, settings)
+    recovery = None
+    if grammar is not None:
+        recovery = planted_motif_recovery(pattern_table(patterns, layout), matches,
+                                          seqlet_table(patterns, cv.genes), grammar,
+                                          args.processes, layout, max_q=args.max_q,
+                                          min_fraction_in_region=args.min_fraction_in_region)
+        for record in recovery.itertuples(index=False):
+            if not record.pattern:
+                log.info("planted motif %s: not recovered (no pattern matches it)", record.motif)
+                continue
+            log.info("planted motif %s: %s (pattern %s, q %.2g, sign %+d, %.0f%% of %d seqlets "
+                     "in its region)", record.motif,
+                     "recovered" if record.recovered else "not recovered", record.pattern,
+                     record.q_value, record.pattern_sign, 100 * record.fraction_in_region,
+                     record.n_seqlets)
+    write_motif_results(outdir, cv, patterns, matches, settings, layout, recovery,
+                        title=args.title or f"TF-MoDISco patterns of {model_root}")
     log.info("%d patterns, %d matched at q <= %g; results in %s", len(patterns),
-             matches["pattern"].nunique(), args.max_q, outdir)
+             matches["pattern"].nunique() if len(matches) else 0, args.max_q, outdir)
     return 0
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    from plantt.ism import add_layout_arguments
+
     parser = subparsers.add_parser(
         "motifs", help="TF-MoDISco patterns of the fold models, matched to known motifs",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -608,13 +885,22 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--meme", help="known motifs (MEME format: JASPAR, PlantTFDB, ...)")
     source.add_argument("--grammar", help="a simulator grammar YAML whose motifs are the known "
-                                          "ones (default without --meme: the packaged grammar)")
+                                          "ones (default without --meme: the packaged grammar); "
+                                          "also writes recovery.tsv, per planted motif")
+    source.add_argument("--no-match", action="store_true",
+                        help="de novo patterns only: no known motifs to compare with")
     parser.add_argument("--processes", nargs="+", help="with --grammar: only these processes' "
                                                        "motifs (e.g. transcription)")
     parser.add_argument("--folds", type=int, nargs="+", help="only these folds")
-    parser.add_argument("--max-genes-per-fold", type=int, default=100)
+    parser.add_argument("--max-genes-per-fold", type=int, default=100,
+                        help="test genes per fold, drawn with --seed (0: all)")
     parser.add_argument("--references", type=int, default=5,
                         help="dinucleotide shuffles per sequence")
+    parser.add_argument("--null-genes-per-fold", type=int, default=20,
+                        help="test genes per fold whose dinucleotide shuffles make the null of "
+                             "seqlet calling (0: modisco-lite's own Laplace null)")
+    parser.add_argument("--seqlet-fdr", type=float, default=0.2,
+                        help="target false discovery rate of seqlet windows")
     parser.add_argument("--max-seqlets", type=int, default=2000,
                         help="TF-MoDISco's max_seqlets_per_metacluster")
     parser.add_argument("--leiden-runs", type=int, default=2)
@@ -622,6 +908,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--decoys", type=int, default=0,
                         help="column-shuffled decoys per known motif added to TOMTOM's targets "
                              "(for small motif files such as the demo grammar's)")
+    parser.add_argument("--min-fraction-in-region", type=float, default=0.7,
+                        help="with a grammar: share of a pattern's seqlets that must lie in the "
+                             "planted motif's region for it to count as recovered")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--title", help="title of patterns.png")
+    add_layout_arguments(parser)
     parser.set_defaults(func=run)

@@ -303,6 +303,7 @@ def get_final_outputs():
         preprocess_outputs()
         + metrics_outputs()
         + interpret_outputs()
+        + motif_outputs()
         + published_outputs()
     )
 
@@ -453,6 +454,78 @@ def interpret_outputs():
             f"results/interpret/{assay}/ism/ism.tsv",
             f"results/interpret/{assay}/ism/heatmap.png",
             f"results/interpret/{assay}/ism/zoom.png",
+        ]
+    return outputs
+
+
+# ---- motifs ----
+
+
+def motif_targets():
+    """(assay, model) pairs whose patterns are searched: motifs.models that are trained."""
+    settings = config["motifs"]
+    if not settings["enabled"]:
+        return []
+    return [
+        (assay, model)
+        for assay in ASSAYS_PRESENT
+        for model in settings["models"]
+        if model in train_models(assay)
+    ]
+
+
+def get_motif_folds(wildcards):
+    folds = config["motifs"]["folds"]
+    if folds is None:
+        return list(range(config["splits"]["folds"]))
+    beyond = [f for f in folds if f >= config["splits"]["folds"]]
+    if beyond:
+        raise WorkflowError(
+            f"motifs.folds {beyond}: splits.folds is {config['splits']['folds']} "
+            "(folds are numbered from 0)"
+        )
+    return sorted(folds)
+
+
+def _motif_model_files(wildcards, name):
+    return [
+        f"results/models/{wildcards.assay}/{wildcards.model}/fold_{fold}/{name}"
+        for fold in get_motif_folds(wildcards)
+    ]
+
+
+def get_motif_models(wildcards):
+    return _motif_model_files(wildcards, "weights.pt")
+
+
+def get_motif_model_jsons(wildcards):
+    return _motif_model_files(wildcards, "model.json")
+
+
+def get_motif_meme(wildcards):
+    """The user's MEME file, when set (an input, so a changed file reruns the stage)."""
+    meme = config["motifs"]["meme"]
+    return [meme] if meme else []
+
+
+def get_motif_known(wildcards):
+    """What patterns are compared with: the user's MEME file, else in the demo the grammar the
+    data were simulated from (None: the packaged default), else nothing (de novo only).
+    """
+    meme = config["motifs"]["meme"]
+    if meme:
+        return {"source": "meme", "meme": meme}
+    if config["demo"]:
+        return {"source": "grammar", "grammar": config["demo_settings"].get("grammar")}
+    return {"source": "none"}
+
+
+def motif_outputs():
+    outputs = []
+    for assay, model in motif_targets():
+        outputs += [
+            f"results/motifs/{assay}/{model}/{name}"
+            for name in ("patterns.tsv", "matches.tsv", "recovery.tsv", "patterns.png")
         ]
     return outputs
 
