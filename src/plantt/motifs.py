@@ -636,8 +636,9 @@ def plot_pattern_overview(patterns: Sequence[Pattern], table: pd.DataFrame,
     if not patterns:
         axes[0, 0].axis("off")
         axes[0, 1].axis("off")
-        axes[0, 1].text(0.5, 0.5, "no pattern: no seqlet passed the null", ha="center",
-                        va="center", transform=axes[0, 1].transAxes)
+        axes[0, 1].text(0.5, 0.5, "no pattern (the log gives the seqlet threshold and how many "
+                        "windows passed it)", ha="center", va="center",
+                        transform=axes[0, 1].transAxes)
     best = table.set_index("pattern") if len(table) else None
     edges = np.arange(0, layout.length + bin_size, bin_size)
     centres = (seqlets["start"] + seqlets["end"]) / 2.0
@@ -670,9 +671,10 @@ def plot_pattern_overview(patterns: Sequence[Pattern], table: pd.DataFrame,
     last = axes[-1, 1]
     last.set_xlabel(f"{layout.axis_label}; dashed: TSS ({layout.tss_index}) and TTS "
                     f"({layout.tts_index})", fontsize=8)
+    height = 1.25 * n + 0.6
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / height) if title else None)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=10, y=1 - 0.1 / height)
     save_figure(fig, target)
 
 
