@@ -32,6 +32,29 @@ from plantt.published import coerce_config as coerce_published_config
 if config.get("published") is not None:
     config["published"] = coerce_published_config(config["published"])
 
+
+def _check_config_keys():
+    """Misspelled keys fail with the closest known one named (the schema alone would only say
+    "additional properties are not allowed"), and text given on the command line for a number,
+    boolean or null is read as one (plantt.config)."""
+    import yaml
+
+    from plantt.config import coerce_to_schema, unknown_keys
+
+    schema_path = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+    with open(schema_path) as handle:
+        schema = yaml.safe_load(handle)
+    config.update(coerce_to_schema(dict(config), schema))
+    unknown = unknown_keys(config, schema)
+    if unknown:
+        raise WorkflowError(
+            "configuration: "
+            + "; ".join(str(u) for u in unknown)
+            + " (every key is documented in config/README.md)"
+        )
+
+
+_check_config_keys()
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 DEMO_DIR = "resources/demo"
