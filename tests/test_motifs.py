@@ -136,7 +136,7 @@ def test_modisco_finds_planted_motifs_with_their_sign_region_and_name():
     from plantt.motifs import DiscoverySettings, discover_patterns, match_patterns, seqlet_table
 
     rng = np.random.default_rng(0)
-    n, length = 300, 400
+    n, length = 200, 400
     raise_word, lower_word = "GATCCGTAAGCT", "TTTACCAGGA"
     codes = rng.integers(0, 4, (n, length)).astype(np.uint8)
     hypothetical = rng.normal(0.0, 0.01, (n, 4, length))
