@@ -55,8 +55,6 @@ def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # `snakemake --cores 2`.
 DEMO_TRAIN_ASSAY = "rnaseq3p"
 DEMO_TRAIN_CONFIG = 'train={"models": ["plantt", "washburn", "plantt_shuffled", "kmer"]}'
-# ... and motif discovery with fewer genes and references (tests/data/motifs_quick.yaml)
-DEMO_MOTIF_CONFIGFILE = REPO / "tests" / "data" / "motifs_quick.yaml"
 
 
 def demo_trained_targets() -> list[str]:
@@ -75,7 +73,7 @@ def demo_trained(demo_workdir: Path) -> Path:
     # two trainings side by side, one thread each: faster than one at a time on 2 cores
     # (targets first: --set-threads and --config take every value up to the next option)
     run_snakemake(demo_workdir, *demo_trained_targets(), "--set-threads", "train_fold=1",
-                  "--configfile", str(DEMO_MOTIF_CONFIGFILE), "--config", DEMO_TRAIN_CONFIG,
+                  "--config", DEMO_TRAIN_CONFIG,
                   timeout=3600)
     return demo_workdir
 

@@ -75,7 +75,7 @@ def test_motif_discovery_recovers_another_grammar(grammar_workdirs) -> None:
     the window's upstream end to its downstream end): at least 6 of its 7 motifs (8 of 9 is the
     issue's bar on the default grammar) recovered with their sign, >= 70% of the seqlets in their
     regions; the shuffled-label control gives no pattern matching one. One fold, its model, 300 of
-    its test genes and 3 references, to keep the suite short (the stage's defaults, every fold and
+    its test genes and 3 references, to keep the suite short (every fold with
     100 genes each with 5 references: 7 of 7 on all 5 folds, benchmarks/README.md).
     Measured on fold 0: 7 of 7, 80-100% of the seqlets in the region; the control: no pattern."""
     from conftest import recovered_motifs

@@ -19,7 +19,6 @@ import pytest
 import torch
 
 from conftest import (
-    DEMO_MOTIF_CONFIGFILE,
     DEMO_TRAIN_ASSAY,
     DEMO_TRAIN_CONFIG,
     demo_trained_targets,
@@ -194,10 +193,10 @@ def test_motif_discovery_recovers_the_planted_motifs_and_not_from_the_control(
     """TF-MoDISco on the fold models' shuffled-reference contributions (rule discover_motifs):
     at least 8 of the 9 planted motifs matched by a pattern (TOMTOM q < 0.05 against the grammar's
     MEME file) with their sign and >= 70% of its seqlets in their region; the shuffled-label
-    control's contributions give no pattern that matches a planted motif. With the suite's quicker
-    settings (tests/data/motifs_quick.yaml: 60 genes per fold, 3 references) measured 9 of 9,
-    88-100% of the seqlets in the region (the stage's defaults: 9 of 9, 85-100%); the control:
-    no pattern at all (benchmarks/README.md)."""
+    control's contributions give no pattern that matches a planted motif. With the config's
+    settings (60 genes per fold, 3 references) measured 9 of 9, 88-100% of the seqlets in the
+    region (100 genes and 5 references: 9 of 9, 85-100%); the control: no pattern at all
+    (benchmarks/README.md)."""
     import h5py
 
     from plantt.grammar import load_grammar
@@ -227,7 +226,7 @@ def test_motif_discovery_recovers_the_planted_motifs_and_not_from_the_control(
 def test_report_includes_training_and_interpretation(demo_trained: Path) -> None:
     report = demo_trained / "report.html"
     run_snakemake(demo_trained, "--report", str(report), *demo_trained_targets(),
-                  "--configfile", str(DEMO_MOTIF_CONFIGFILE), "--config", DEMO_TRAIN_CONFIG)
+                  "--config", DEMO_TRAIN_CONFIG)
     text = report.read_text(errors="replace")
     assert report.stat().st_size > 10_000
     for expected in ("Model performance", "Interpretation", "Training", "Motifs"):
