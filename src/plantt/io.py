@@ -11,8 +11,10 @@ import contextlib
 import gzip
 import logging
 import os
+import re
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -83,29 +85,91 @@ def write_tsv(df: pd.DataFrame, target: PathLike, **kwargs: Any) -> None:
         df.to_csv(handle, **kwargs)
 
 
-def read_tsv(path: PathLike, required: list[str] | None = None, **kwargs: Any) -> pd.DataFrame:
-    """Read a TSV and check that the ``required`` columns are present."""
-    kwargs.setdefault("sep", "\t")
+GZIP_MAGIC = b"\x1f\x8b"
+
+# What reading a file can raise that is the file's fault, not the program's: every reader turns
+# these into an InputError naming the file (and the line, where it is known).
+_NOT_TEXT = "not a text file (binary data, or compressed other than with gzip or bgzip)"
+
+
+def _truncated(err: BaseException) -> str:
+    return f"gzip data truncated or corrupt ({err or type(err).__name__})"
+
+
+def is_gzip(path: PathLike) -> bool:
+    """Whether the file's content is gzip (or bgzip) data, whatever its name."""
     try:
-        df = pd.read_csv(path, **kwargs)
+        with open(path, "rb") as handle:
+            return handle.read(2) == GZIP_MAGIC
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, expected a file") from None
+    except PermissionError:
+        raise InputError(path, "not readable (permission denied)") from None
+
+
+def open_text(path: PathLike) -> IO[str]:
+    """Open a text file for reading, gunzipping gzip (and bgzip) content whatever the name.
+
+    Decoding and decompression errors surface while reading; :func:`iter_lines` and
+    :func:`read_tsv` turn them into InputErrors with the line.
+    """
+    if is_gzip(path):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def iter_lines(path: PathLike) -> Iterator[tuple[int, str]]:
+    """The lines of a text file (plain or gzip), numbered from 1; a file that is not text, or
+    truncated or corrupt gzip, is an InputError naming the line where reading failed."""
+    lineno = 0
+    try:
+        with open_text(path) as handle:
+            for lineno, line in enumerate(handle, 1):
+                yield lineno, line
+    except UnicodeDecodeError:
+        raise InputError(path, _NOT_TEXT, line=lineno + 1) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise InputError(path, _truncated(err), line=lineno + 1) from None
+
+
+_PARSER_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def read_tsv(path: PathLike, required: list[str] | None = None, **kwargs: Any) -> pd.DataFrame:
+    """Read a TSV (plain or gzip, by content) and check that the ``required`` columns are present.
+
+    Every way a table can be malformed is an InputError: missing or empty file, rows with more
+    fields than the header (with the line), binary or truncated data, values of the wrong type
+    for a ``dtype`` asked for.
+    """
+    kwargs.setdefault("sep", "\t")
+    try:
+        with open_text(path) as handle:
+            df = pd.read_csv(handle, **kwargs)
     except pd.errors.EmptyDataError:
         raise InputError(path, "file is empty, expected a header line") from None
+    except pd.errors.ParserError as err:
+        found = _PARSER_FIELDS.search(str(err))
+        if found:
+            expected, line, saw = (int(x) for x in found.groups())
+            raise InputError(path, f"{saw} fields, expected {expected} as in the header "
+                                   "(tab-separated)", line=line) from None
+        raise InputError(path, f"not a tab-separated table ({str(err).strip()})") from None
+    except UnicodeDecodeError:
+        raise InputError(path, _NOT_TEXT) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise InputError(path, _truncated(err)) from None
+    except (TypeError, ValueError) as err:
+        # a dtype the values do not fit (e.g. text in a column read as float)
+        raise InputError(path, f"unexpected value: {err}") from None
     if required:
         missing = [c for c in required if c not in df.columns]
         if missing:
             raise InputError(path, f"missing column(s) {', '.join(missing)}; "
                                    f"found {', '.join(map(str, df.columns))}", line=1)
     return df
-
-
-def open_text(path: PathLike) -> IO[str]:
-    """Open a text file for reading, transparently gunzipping ``.gz`` files."""
-    path = Path(path)
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rt")
-    return open(path)
 
 
 def setup_logging(log_file: PathLike | None = None, level: int = logging.INFO) -> logging.Logger:
