@@ -74,10 +74,10 @@ def test_motif_discovery_recovers_another_grammar(grammar_workdirs) -> None:
     """Motif discovery (rule discover_motifs) on the far grammar (7 motifs of 6-15 bases, from
     the window's upstream end to its downstream end): at least 6 of its 7 motifs (8 of 9 is the
     issue's bar on the default grammar) recovered with their sign, >= 70% of the seqlets in their
-    regions; the shuffled-label control gives no pattern matching one. One fold, its model, 300 of
-    its test genes and 3 references, to keep the suite short (every fold with
-    100 genes each with 5 references: 7 of 7 on all 5 folds, benchmarks/README.md).
-    Measured on fold 0: 7 of 7, 80-100% of the seqlets in the region; the control: no pattern."""
+    regions. One fold, its model, 200 of its test genes and 3 references, to keep the suite short
+    (measured: 7 of 7, 82-100% of the seqlets in the region; every fold with 100 genes each and 5
+    references: 7 of 7, benchmarks/README.md). The shuffled-label control's emptiness is checked
+    on the demo (test_workflow_training.py)."""
     from conftest import recovered_motifs
     from plantt.attribution import ASSAY_PROCESSES
     from plantt.grammar import load_grammar
@@ -88,15 +88,13 @@ def test_motif_discovery_recovers_another_grammar(grammar_workdirs) -> None:
     base = f"results/motifs/{assay}"
     # a second config file, merged key by key over config/config.yaml
     one_fold = workdir / "motifs_one_fold.yaml"
-    one_fold.write_text(f"motifs:\n  folds: [{FOLD}]\n  max_genes_per_fold: 300\n"
+    one_fold.write_text(f"motifs:\n  folds: [{FOLD}]\n  max_genes_per_fold: 200\n"
                         "  references: 3\n")
-    run_snakemake(workdir, f"{base}/plantt/recovery.tsv", f"{base}/plantt_shuffled/recovery.tsv",
+    run_snakemake(workdir, f"{base}/plantt/recovery.tsv",
                   "--set-threads", "train_fold=2", "--configfile", str(one_fold), timeout=3000)
     grammar = load_grammar(REPO / "tests" / "data" / grammar_file)
     processes = ASSAY_PROCESSES[assay]
     found = recovered_motifs(workdir / base / "plantt", grammar, processes)
     assert len(found) >= 6, found
     summary = pd.read_csv(workdir / base / "plantt/contributions_summary.tsv", sep="\t")
-    assert summary["fold"].tolist() == [FOLD] and summary["n_genes"].tolist() == [300]
-    control = pd.read_csv(workdir / base / "plantt_shuffled/matches.tsv", sep="\t")
-    assert not set(control["motif"]) & {m.name for p in grammar.processes for m in p.motifs}
+    assert summary["fold"].tolist() == [FOLD] and summary["n_genes"].tolist() == [200]

@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 
 from plantt.encoding import encode, soft_one_hot
-from plantt.io import InputError, PathLike, atomic_path, get_logger, open_text, read_tsv, write_tsv
+from plantt.io import InputError, PathLike, atomic_path, get_logger, iter_lines, read_tsv, write_tsv
+from plantt.tables import check_dna
 
 log = get_logger("dataset")
 
@@ -28,32 +29,49 @@ GENES_COLUMNS = ["index", "species", "gene_id"]
 
 
 def read_fasta_codes(path: PathLike) -> tuple[list[str], np.ndarray]:
-    """Records of a windows FASTA as (ids, codes n x L); all records must have the same length."""
+    """Records of a windows FASTA as (ids, codes n x L); all records must have the same length.
+
+    The FASTA may be plain or gzip (recognised by content, whatever the name). A file without
+    records gives no windows (``write_encoded_windows`` warns). Errors (InputErrors naming the
+    line and record): text before the first header, a header without an id, a record without a
+    sequence, an id used twice, a sequence that is not DNA (:func:`plantt.tables.check_dna`:
+    A, C, G, T, N in either case; IUPAC ambiguity codes are read as N), records of another length
+    than the first, binary data, truncated gzip.
+    """
     ids: list[str] = []
     seqs: list[str] = []
-    lines: list[str] = []
+    chunks: list[str] = []
     header_lines: list[int] = []
-    try:
-        handle = open_text(path)
-    except FileNotFoundError:
-        raise InputError(path, "FASTA file not found") from None
-    with handle:
-        for line_no, line in enumerate(handle, start=1):
-            line = line.strip()
-            if line.startswith(">"):
-                if ids:
-                    seqs.append("".join(lines))
-                ids.append(line[1:].split()[0] if line[1:].strip() else "")
-                if not ids[-1]:
-                    raise InputError(path, "FASTA header without an id", line=line_no)
-                header_lines.append(line_no)
-                lines = []
-            elif line:
-                if not ids:
-                    raise InputError(path, "sequence before the first '>' header", line=line_no)
-                lines.append(line)
-    if ids:
-        seqs.append("".join(lines))
+    first_line: dict[str, int] = {}
+
+    def close_record() -> None:
+        if not ids:
+            return
+        if not chunks:
+            raise InputError(path, "FASTA record without a sequence (the header is followed by "
+                                   "another header or the end of the file)",
+                             line=header_lines[-1], record=ids[-1])
+        seqs.append(check_dna("".join(chunks), path, header_lines[-1], ids[-1]))
+
+    for line_no, line in iter_lines(path):
+        line = line.strip()
+        if line.startswith(">"):
+            close_record()
+            gene_id = line[1:].split()[0] if line[1:].strip() else ""
+            if not gene_id:
+                raise InputError(path, "FASTA header without an id", line=line_no)
+            if gene_id in first_line:
+                raise InputError(path, f"gene id {gene_id!r} appears twice (first on line "
+                                       f"{first_line[gene_id]})", line=line_no, record=gene_id)
+            first_line[gene_id] = line_no
+            ids.append(gene_id)
+            header_lines.append(line_no)
+            chunks = []
+        elif line:
+            if not ids:
+                raise InputError(path, "sequence before the first '>' header", line=line_no)
+            chunks.append(line)
+    close_record()
     if not ids:
         return [], np.zeros((0, 0), dtype=np.uint8)
     length = len(seqs[0])
@@ -191,11 +209,18 @@ def batch_tensors(windows: EncodedWindows, pairs: PairArrays, batch: np.ndarray,
 
 
 def read_splits(path: PathLike) -> pd.DataFrame:
-    """A splits table from ``plantt splits`` with ids read as strings."""
-    return read_tsv(path, required=["orthogroup", "gene_a", "species_a", "gene_b", "species_b",
-                                    "d", "fold", "set"],
-                    dtype={"orthogroup": str, "label": str, "gene_a": str, "gene_b": str,
-                           "species_a": str, "species_b": str, "set": str})
+    """A splits table from ``plantt splits`` with ids read as strings, ``d`` finite, ``fold`` an
+    integer and ``set`` train/validation/test; anything else is an InputError naming the line
+    (:func:`plantt.splits.check_splits_table`). Only empty cells are missing values."""
+    from plantt.splits import check_splits_table
+
+    # Blank lines kept so that a row's index + 2 is its line; check_splits_table drops them.
+    return check_splits_table(
+        read_tsv(path, required=["orthogroup", "gene_a", "species_a", "gene_b", "species_b",
+                                 "d", "fold", "set"],
+                 dtype={"orthogroup": str, "label": str, "gene_a": str, "gene_b": str,
+                        "species_a": str, "species_b": str, "set": str},
+                 keep_default_na=False, na_values=[""], skip_blank_lines=False), path)
 
 
 def _parse_windows_args(items: Sequence[str]) -> dict[str, Path]:

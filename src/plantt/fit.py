@@ -6,6 +6,11 @@ Instead of the genome pipeline's ortholog windows, the input is a table (:mod:`p
   promoters as in DREAM 2022 and Camformer, expression from another pipeline);
 * ``--task pairs``: two sequences and their measured difference per row (alleles, orthologs).
 
+A bad table stops the fit before any training with an InputError naming the file and line
+(:mod:`plantt.tables`), and so does a table with nothing to learn: every target the same value.
+Pairs whose two sequences are the same but whose target is not 0 are kept, with a warning naming
+them (:func:`check_learnable`).
+
 Models (``model``): ``single`` regresses expression on one sequence (a ``single`` table only);
 ``contrast`` is PlanTT's two-tower model ``f(a, b) = score(a) - score(b)``, trained on the pairs of a
 ``pairs`` table or, from a ``single`` table, on pairs of its sequences drawn within groups
@@ -314,6 +319,40 @@ def encode_table(table: SequenceTable | PairTable, policy: LengthPolicy) -> FitD
     else:
         groups = shared_sequence_groups(index[0], index[1])
     return FitData("pairs", table.ids, codes, table.target, groups, policy, index[0], index[1])
+
+
+def check_learnable(table: SequenceTable | PairTable, data: FitData) -> None:
+    """Stop before any training when the table gives a model nothing to learn.
+
+    * Every target (expression, or a pair's difference) the same value: an InputError (no model
+      can be told from a constant, and every correlation metric would be undefined).
+    * Pairs whose two sequences are the same once brought to the model's length (equal in the
+      table, or equal after trimming) but whose target is not 0: a contrast model predicts
+      ``f(a, a) = 0`` for them whatever it learns. They are kept (a replicate measurement of one
+      sequence is real data: its noise belongs in the metrics) and a warning names them; when
+      every pair is such a pair, it is an InputError.
+    """
+    target = np.asarray(data.target, dtype=np.float64)
+    what = "expression" if isinstance(table, SequenceTable) else "target"
+    if target.size and np.all(target == target[0]):
+        raise InputError(table.path, f"every {what} is {target[0]:g} ({target.size} rows): there "
+                                     "is nothing to learn; the values must differ")
+    if data.idx_a is None or data.idx_b is None:
+        return
+    same = np.all(data.codes[data.idx_a] == data.codes[data.idx_b], axis=1)
+    if not same.any():
+        return
+    if same.all():
+        raise InputError(table.path, "in every pair sequence_a and sequence_b are the same "
+                                     "sequence (at the model's length): there is nothing to "
+                                     "learn")
+    odd = np.flatnonzero(same & (target != 0))
+    if odd.size:
+        named = ", ".join(f"{table.ids[i]!r} (line {table.lines[i]})" for i in odd[:10])
+        more = f" and {odd.size - 10} more" if odd.size > 10 else ""
+        log.warning("%s: %d pair(s) have the same sequence as a and b (at the model's length) but "
+                    "a non-zero target; a contrast model predicts 0 for them, they are kept: %s%s",
+                    table.path, odd.size, named, more)
 
 
 def shared_sequence_groups(idx_a: np.ndarray, idx_b: np.ndarray) -> np.ndarray:
@@ -789,6 +828,7 @@ def _run_fit(table: PathLike, task: str, outdir: PathLike, settings: FitSettings
     start = time.monotonic()
     parsed = read_table(table, task, values)
     data = encode_table(parsed, settings.length_policy())
+    check_learnable(parsed, data)
     log.info("%s: %d %s, %d distinct sequences, %d groups; length %s", table, len(data),
              "sequences" if task == "single" else "pairs", data.codes.shape[0],
              len(set(data.groups.tolist())), data.policy.describe())

@@ -12,8 +12,10 @@ import gzip
 import logging
 import os
 import re
+import socket
 import sys
 import tempfile
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,13 +43,91 @@ class InputError(ValueError):
         self.problem = problem
 
 
+# A temporary's name says which process writes it: ``.{name}.p{pid}-{host}.`` + mkstemp's 8
+# random characters + the suffix. (Not a lock on the file: libraries such as HDF5 take their own
+# flock on the file they write, and fail if another is held.)
+_MKSTEMP_RANDOM = "[a-z0-9_]{8}"
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
+_OTHER_HOST_STALE_AFTER_S = 24 * 3600
+
+
+def _temporary_prefix(target: Path) -> str:
+    return f".{target.name}.p{os.getpid()}-{_HOST}."
+
+
+def _temporary_name(target: Path, suffix: str) -> re.Pattern[str]:
+    """Names of this package's temporaries of ``target``: tagged with their writer, or untagged
+    (written by plantt versions before the tag)."""
+    return re.compile(re.escape(f".{target.name}.") + r"(?:p(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]+)\.)?"
+                      + _MKSTEMP_RANDOM + re.escape(suffix))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _is_stale(match: re.Match[str], path: Path) -> bool:
+    pid, host = match.group("pid"), match.group("host")
+    if pid is None:
+        return True  # untagged: written by an older version, which is not running now
+    if host == _HOST:
+        return not _process_alive(int(pid))
+    # Another machine's (a shared cluster file system): its process cannot be asked about.
+    try:
+        return time.time() - path.stat().st_mtime > _OTHER_HOST_STALE_AFTER_S
+    except OSError:
+        return False
+
+
+def remove_stale_temporaries(target: PathLike, suffix: str = ".tmp") -> list[Path]:
+    """Delete the temporaries that interrupted :func:`atomic_path` writes of ``target`` left.
+
+    A SIGKILL (or power loss) skips ``atomic_path``'s own cleanup, so its temporary stays beside
+    the target. The temporary's name carries its writer's process id and host: one whose process
+    on this host is gone is removed; one whose process is alive (another write of the same target
+    under way) is kept; one of another host only once older than a day. Untagged temporaries
+    (plantt before this naming) are removed. Returns the paths removed.
+    """
+    target = Path(target)
+    pattern = _temporary_name(target, suffix)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:  # best effort: an unreadable directory is not a failed write
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or not _is_stale(match, Path(entry.path)):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:  # best effort: the write itself has succeeded
+            pass
+    for path in removed:
+        get_logger("io").info("removed %s, left by an interrupted write of %s", path.name, target)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(target: PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success."""
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
+
+    The temporary is ``.{target.name}.p{pid}-{host}.XXXXXXXX{suffix or '.tmp'}``. After a
+    successful rename the temporaries of earlier writes of the same target that were killed
+    before they could clean up are removed (:func:`remove_stale_temporaries`), so a successful
+    rerun leaves none behind.
+    """
     target = Path(target)
+    suffix = suffix or ".tmp"
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp",
-                               dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates files readable by the owner only; give the result the usual permissions.
@@ -57,8 +137,9 @@ def atomic_path(target: PathLike, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+        remove_stale_temporaries(target, suffix)
     finally:
-        if tmp_path.exists():
+        if tmp_path.exists():  # failed: not renamed
             tmp_path.unlink()
 
 
@@ -164,6 +245,11 @@ def read_tsv(path: PathLike, required: list[str] | None = None, **kwargs: Any) -
     except (TypeError, ValueError) as err:
         # a dtype the values do not fit (e.g. text in a column read as float)
         raise InputError(path, f"unexpected value: {err}") from None
+    if "index_col" not in kwargs and not isinstance(df.index, pd.RangeIndex):
+        # pandas takes the first column for an index, shifting every column by one, when the first
+        # data row has one field more than the header
+        raise InputError(path, f"{len(df.columns) + 1} fields, expected {len(df.columns)} as in "
+                               "the header (tab-separated)", line=2)
     if required:
         missing = [c for c in required if c not in df.columns]
         if missing:

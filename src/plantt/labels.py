@@ -8,8 +8,12 @@ and not on the summary. Replicate counts may differ between species (6 vs 3 in t
 a gene measured once contributes no degrees of freedom to the pooled SD.
 
 Pairs whose pooled SD is zero (both genes constant, usually both unexpressed) or undefined have no
-finite d and are dropped; pairs with a gene absent from the tables are dropped too; both are counted
-in the log.
+finite d and are dropped; so are the (only theoretical) pairs whose d overflows to infinity. Pairs
+with a gene absent from the tables are dropped too; both are counted in the log. The labels table
+therefore only ever holds finite d, which ``plantt splits`` relies on.
+
+Replicate cells must be numbers: an empty cell (or ``NA``/``NaN``) means "no such replicate" for that
+gene, while text or an infinite value is an :class:`~plantt.io.InputError` naming the line.
 """
 
 from __future__ import annotations
@@ -46,9 +50,11 @@ def pooled_sd(sd_a, n_a, sd_b, n_b) -> np.ndarray:
 def cohens_d(mean_a, sd_a, n_a, mean_b, sd_b, n_b) -> np.ndarray:
     """Cohen's d of a over b, element-wise; NaN where the pooled SD is zero or undefined."""
     s_pooled = pooled_sd(sd_a, n_a, sd_b, n_b)
-    diff = np.asarray(mean_a, dtype=float) - np.asarray(mean_b, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(s_pooled > 0, diff / np.where(s_pooled > 0, s_pooled, 1.0), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        diff = np.asarray(mean_a, dtype=float) - np.asarray(mean_b, dtype=float)
+        d = np.where(s_pooled > 0, diff / np.where(s_pooled > 0, s_pooled, 1.0), np.nan)
+    # A huge mean difference over a tiny SD can overflow: no finite d is no label either.
+    return np.where(np.isfinite(d), d, np.nan)
 
 
 def replicate_stats(values: np.ndarray, transform: str = "none",
@@ -69,13 +75,39 @@ def replicate_stats(values: np.ndarray, transform: str = "none",
     return pd.DataFrame({"mean": mean, "sd": sd, "n": n})
 
 
+def _is_nan_text(cell: object) -> bool:
+    try:
+        return bool(np.isnan(float(str(cell))))
+    except ValueError:
+        return False
+
+
+def _replicate_values(rows: pd.DataFrame, reps: list[str], path: PathLike) -> np.ndarray:
+    """The rep_* cells as floats (NaN = no replicate); text or infinity is an InputError."""
+    raw = rows[reps]
+    values = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    candidates = np.argwhere((np.isnan(values) & raw.notna().to_numpy()) | np.isinf(values))
+    for i, j in candidates:
+        cell = raw.iloc[i, j]
+        if np.isnan(values[i, j]) and _is_nan_text(cell):
+            continue  # "nan" spelt out is no replicate, like an empty cell
+        kind = "is infinite" if np.isinf(values[i, j]) else "is not a number"
+        raise InputError(path, f"column {reps[j]}: {str(cell)!r} {kind}, expected an expression "
+                               "value (empty = no replicate)",
+                         line=int(rows.index[i]) + 2, record=rows["gene_id"].iloc[i])
+    return values
+
+
 def read_expression(paths: Sequence[PathLike], assay: str, unit: str, transform: str,
                     pseudocount: float) -> pd.DataFrame:
     """Per-gene stats of ``assay`` in ``unit`` from all tables, indexed by (species, gene_id)."""
     frames = []
     for path in paths:
+        # Blank lines kept while reading (all-NaN rows, dropped) so that index + 2 is the line.
         table = read_tsv(path, required=EXPRESSION_COLUMNS,
-                         dtype={"gene_id": str, "species": str, "assay": str, "unit": str})
+                         dtype={"gene_id": str, "species": str, "assay": str, "unit": str},
+                         skip_blank_lines=False)
+        table = table.dropna(how="all")
         reps = [c for c in table.columns if REPLICATE_COLUMN.match(str(c))]
         if not reps:
             raise InputError(path, "no replicate columns (rep_1, rep_2, ...)", line=1)
@@ -83,10 +115,7 @@ def read_expression(paths: Sequence[PathLike], assay: str, unit: str, transform:
         if rows.empty:
             log.warning("%s has no rows of assay %r in unit %r", path, assay, unit)
             continue
-        try:
-            values = rows[reps].to_numpy(dtype=float)
-        except ValueError as err:
-            raise InputError(path, f"replicate values must be numbers: {err}") from None
+        values = _replicate_values(rows, reps, path)
         if (values < 0).any() and transform == "log2":
             bad = int(np.argwhere(values < 0)[0, 0])
             raise InputError(path, "negative expression value cannot be log-transformed",

@@ -271,16 +271,14 @@ def map_published_key(key: str) -> str:
 
 def read_published_state_dict(path: PathLike) -> dict[str, torch.Tensor]:
     """The released state_dict, its keys renamed for :class:`LegacyTower` (CPU tensors)."""
+    from plantt.models import load_state_dict_file  # plantt.models imports this module
+
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found (fetch models/planttcnn.pt from the PlanTT "
                                "repository, Amii-Open-Source/PlanTT)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
-        raise InputError(path, f"not a loadable PyTorch state_dict ({err})") from None
-    if not isinstance(state, dict):
-        raise InputError(path, f"expected a state_dict, found a {type(state).__name__}")
+    # the one safe loader: damaged files and pickles of arbitrary objects are InputErrors
+    state = load_state_dict_file(path, "PyTorch state_dict")
     renamed: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         try:
@@ -299,6 +297,9 @@ def load_published_state_dict(path: PathLike, output_sign: int = 1) -> LegacyTow
     """
     state = read_published_state_dict(path)
     tower = LegacyTower(LegacySettings(output_sign=output_sign))
+    from plantt.models import check_weights_fit
+
+    check_weights_fit(path, tower, state, against="the published PlanTT-CNN (legacy tower)")
     try:
         tower.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -154,6 +154,8 @@ import dataclasses
 import json
 import math
 import os
+import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -764,12 +766,141 @@ def _json_default(value: Any) -> Any:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        info = json.loads(path.read_text())
+        info = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise InputError(path, f"invalid JSON ({err.msg})", line=err.lineno) from None
+    except UnicodeDecodeError:
+        raise InputError(path, "not a text file (binary data), expected JSON") from None
+    except RecursionError:  # deeply nested brackets
+        raise InputError(path, "invalid JSON (nested too deeply)") from None
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, expected a JSON file") from None
+    except PermissionError:
+        raise InputError(path, "not readable (permission denied)") from None
     if not isinstance(info, dict):
-        raise InputError(path, "expected a JSON object")
+        raise InputError(path, f"expected a JSON object, found {_json_type(info)}")
     return info
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false",
+             int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading weights files: the one place that calls torch.load
+# ----------------------------------------------------------------------------------------------
+UNSAFE_PICKLE = ("not a plain weights file: the safe loader (tensors and plain containers only) "
+                 "refused its content{detail}. Unpickling it without that restriction could run "
+                 "any code the file names, so it must not be loaded: write it again with plantt, "
+                 "or get it from a source you trust")
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def load_torch_file(path: PathLike, what: str = "weights file") -> Any:
+    """What a ``torch.save`` file holds, read safely (``weights_only=True``, onto the CPU).
+
+    Every failure is an :class:`InputError` naming the file: missing, empty, truncated or not a
+    PyTorch file at all; and a file that holds arbitrary Python objects (a pickle that the
+    restricted unpickler refuses: it could run code when loaded) is reported as not a plain
+    weights file that must not be loaded. The unrestricted unpickler is never used and never
+    suggested. ``what`` names the file's role in the messages (e.g. ``"training checkpoint"``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, f"{what} not found")
+    if not path.is_file():
+        raise InputError(path, f"is a directory, expected a {what}")
+    if path.stat().st_size == 0:
+        raise InputError(path, f"empty file (0 bytes), expected a {what} (was writing it "
+                               "interrupted?)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # What the restricted unpickler refuses in a pickle (a global to import or call:
+        # "Unsupported global: GLOBAL posix.system ..."; an opcode it does not run, such as the
+        # framing of pickle protocol 4) is reported as a file not to be loaded, never with
+        # torch's own advice to lift the restriction. A file that is no pickle at all (neither
+        # a pickle protocol header nor torch's zip container) and fails so is just not a
+        # weights file.
+        text = str(err)
+        refused = _REFUSED_GLOBAL.search(text)
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+        if refused or any(mark in text for mark in ("safe_globals", "allowlisted",
+                                                    "unrecognized function")) or \
+                head[:1] == b"\x80" or head == b"PK":
+            detail = f" (it asks for {refused.group(1)})" if refused else ""
+            raise InputError(path, UNSAFE_PICKLE.format(detail=detail)) from None
+        raise InputError(path, _unreadable(what, err)) from None
+    except PermissionError:
+        raise InputError(path, "not readable (permission denied)") from None
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged file
+        raise InputError(path, _unreadable(what, err)) from None
+
+
+def _unreadable(what: str, err: BaseException) -> str:
+    # torch's own texts can be long, and some advise the unrestricted loader: keep only a short
+    # first sentence, and none that mentions it.
+    detail = str(err).strip().split("\n")[0].split(". ")[0][:160]
+    if "weights" in detail.lower() or not detail:
+        detail = type(err).__name__
+    return f"not a readable {what} (truncated, corrupt, or not written by torch.save: {detail})"
+
+
+def load_state_dict_file(path: PathLike, what: str = "weights file") -> dict[str, torch.Tensor]:
+    """A state_dict (parameter name -> tensor) from a ``torch.save`` file (see
+    :func:`load_torch_file`); anything else in the file is an InputError."""
+    state = load_torch_file(path, what)
+    return check_state_dict(path, state, what)
+
+
+def check_state_dict(path: PathLike, state: Any, what: str = "weights file"
+                     ) -> dict[str, torch.Tensor]:
+    """``state`` if it is a state_dict (str keys, tensor values), else an InputError."""
+    if not isinstance(state, dict):
+        raise InputError(path, f"expected a state_dict (parameter name -> tensor) in this {what}, "
+                               f"found a {type(state).__name__}")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise InputError(path, f"expected a state_dict (parameter name -> tensor) in this "
+                                   f"{what}, found {type(key).__name__} key {key!r} -> "
+                                   f"{type(value).__name__}")
+    return state
+
+
+def check_weights_fit(path: PathLike, model: nn.Module, state: dict[str, torch.Tensor],
+                      against: str = MODEL_JSON) -> None:
+    """InputError naming ``path`` unless ``state`` holds exactly ``model``'s parameters and
+    buffers, with the same shapes and finite values (``model`` may live on the meta device)."""
+    expected = model.state_dict()
+    problems = []
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing:
+        problems.append(f"{len(missing)} missing parameter(s) ({_first(missing)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected parameter(s) ({_first(unexpected)})")
+    shapes = [f"{k}: {list(state[k].shape)} in the file, {list(v.shape)} in the model"
+              for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    if shapes:
+        problems.append(f"{len(shapes)} shape mismatch(es) ({'; '.join(shapes[:3])}"
+                        f"{'; ...' if len(shapes) > 3 else ''})")
+    if problems:
+        raise InputError(path, f"weights do not match {against}: " + ", ".join(problems))
+    for key, value in state.items():
+        if value.is_floating_point() and value.numel():
+            # min and max are NaN or infinite exactly when some value is (and allocate nothing)
+            low, high = torch.aminmax(value.detach())
+            if not (math.isfinite(float(low)) and math.isfinite(float(high))):
+                raise InputError(path, f"parameter {key!r} holds NaN or infinite values")
+
+
+def _first(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
 
 
 def is_ensemble(directory: PathLike) -> bool:
@@ -784,7 +915,13 @@ def ensemble_members(directory: PathLike) -> list[Path]:
     if not isinstance(members, list) or not members or \
             not all(isinstance(m, str) for m in members):
         raise InputError(path, "'members' must be a non-empty list of model directories")
-    return [(path.parent / m) for m in members]
+    resolved = [(path.parent / m) for m in members]
+    for member in resolved:
+        # an ensemble of ensembles (or one listing itself) would recurse without end
+        if is_ensemble(member):
+            raise InputError(path, f"member {member} is itself an ensemble; members must be "
+                                   "model directories")
+    return resolved
 
 
 def save_ensemble(directory: PathLike, members: list[PathLike],
@@ -832,14 +969,66 @@ def read_model_info(directory: PathLike) -> dict[str, Any]:
         description.pop("members", None)
         return {**infos[0], "ensemble": [str(m) for m in members], "provenance": description}
     path = directory / MODEL_JSON
+    if not directory.is_dir():
+        raise InputError(directory, "model directory not found" if not directory.exists() else
+                         "not a model directory (a file; expected a directory holding "
+                         f"{MODEL_JSON} and {WEIGHTS})")
     if not path.is_file():
         raise InputError(directory, f"not a model directory: neither {MODEL_JSON} nor "
                                     f"{ENSEMBLE_JSON} found")
     info = _read_json(path)
+    _check_info(path, info)
+    return info
+
+
+# field -> (what it must be, test); absent optional fields are fine
+_INFO_FIELDS: dict[str, tuple[str, Any]] = {
+    "kind": ("a string", lambda v: isinstance(v, str)),
+    "seq_len": ("a positive whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)
+                and v >= 1),
+    "settings": ("an object", lambda v: isinstance(v, dict)),
+    "tower": ("a string", lambda v: isinstance(v, str)),
+    "preset": ("a string", lambda v: isinstance(v, str)),
+    "layout": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "provenance": ("an object", lambda v: isinstance(v, dict)),
+    "input": ("an object or null", lambda v: v is None or isinstance(v, dict)),
+}
+
+
+def _check_info(path: Path, info: dict[str, Any]) -> None:
+    """InputError naming model.json for a missing required field or a field of the wrong type
+    (``format_version`` absent is read as the current version, for hand-written files)."""
+    version = info.get("format_version", MODEL_FORMAT_VERSION)
+    if version != MODEL_FORMAT_VERSION or isinstance(version, bool):
+        raise InputError(path, f"format_version {version!r}; this plantt reads model directories "
+                               f"of format_version {MODEL_FORMAT_VERSION}")
     for key in ("kind", "seq_len", "settings"):
         if key not in info:
             raise InputError(path, f"missing key {key!r}")
-    return info
+    for key, (expected, ok) in _INFO_FIELDS.items():
+        if key in info and not ok(info[key]):
+            raise InputError(path, f"{key!r} must be {expected}, found {info[key]!r}"[:300])
+    if info["kind"] not in MODEL_KINDS:
+        raise InputError(path, f"unknown model kind {info['kind']!r}; expected one of "
+                               f"{', '.join(MODEL_KINDS)}")
+
+
+def _model_from_info(info: dict[str, Any]) -> Model:
+    tower = info.get("tower", "cnn")
+    if tower == "legacy":
+        from plantt.legacy import legacy_model_from_info  # imports this module
+
+        return legacy_model_from_info(info)
+    settings = settings_from_dict(info["kind"], info["settings"], tower)
+    spec = ModelSpec(info["kind"], info.get("preset", "custom"), int(info["seq_len"]), settings,
+                     tower)
+    return model_from_spec(spec)
+
+
+# What building a model from nonsense settings raises (negative sizes, wrong types, lengths too
+# short for the poolings, ...): all of it is the model.json's fault.
+_BUILD_ERRORS = (TypeError, ValueError, RuntimeError, ArithmeticError, KeyError, IndexError,
+                 AttributeError)
 
 
 def load_model(directory: PathLike, device: str | torch.device = "cpu") -> Model:
@@ -849,30 +1038,52 @@ def load_model(directory: PathLike, device: str | torch.device = "cpu") -> Model
     if is_ensemble(directory):
         return _load_ensemble(directory, device)
     info = read_model_info(directory)
-    model: Model
+    config = directory / MODEL_JSON
+    # The architecture is first built on the meta device (shapes only, no memory), so that the
+    # weights are checked against it before anything is allocated: a model.json whose settings
+    # were damaged into huge sizes is an error, not an attempt to allocate them.
     try:
-        tower = info.get("tower", "cnn")
-        if tower == "legacy":
-            from plantt.legacy import legacy_model_from_info  # imports this module
-
-            model = legacy_model_from_info(info)
-        else:
-            settings = settings_from_dict(info["kind"], info["settings"], tower)
-            spec = ModelSpec(info["kind"], info.get("preset", "custom"), int(info["seq_len"]),
-                             settings, tower)
-            model = model_from_spec(spec)
-    except (TypeError, ValueError) as err:
-        raise InputError(directory / MODEL_JSON, str(err)) from None
+        with torch.device("meta"):
+            skeleton: Model | None = _model_from_info(info)
+    except Exception:  # noqa: BLE001 - bad settings (reported by the real build below) or
+        skeleton = None  # construction code that cannot run on meta tensors
+    if skeleton is None:
+        _build_or_fail(config, info)  # raises the InputError of bad settings, if that is it
     weights = directory / WEIGHTS
     if not weights.is_file():
-        raise InputError(directory, f"{WEIGHTS} not found")
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise InputError(weights, f"weights do not match model.json: {err}") from None
+        raise InputError(directory, f"{WEIGHTS} not found" if not weights.exists()
+                         else f"{WEIGHTS} is not a file")
+    state = load_state_dict_file(weights)
+    model: Model | None = None
+    if skeleton is not None:
+        check_weights_fit(weights, skeleton, state, against=str(config))
+        model = _assign_weights(skeleton, state)
+    if model is None:
+        model = _build_or_fail(config, info)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            raise InputError(weights, f"weights do not match {config}: {err}") from None
     model.info = info  # type: ignore[assignment]
     return model.to(device).eval()
+
+
+def _assign_weights(skeleton: Model, state: dict[str, torch.Tensor]) -> Model | None:
+    """The meta-device model with the loaded tensors as its parameters and buffers (no second,
+    randomly initialised build), in the model's own dtypes; None if anything stayed on meta."""
+    expected = skeleton.state_dict()
+    cast = {k: v.to(dtype=expected[k].dtype) for k, v in state.items()}
+    skeleton.load_state_dict(cast, assign=True)
+    tensors = [*skeleton.parameters(), *skeleton.buffers()]
+    return None if any(t.is_meta for t in tensors) else skeleton
+
+
+def _build_or_fail(config: Path, info: dict[str, Any]) -> Model:
+    try:
+        return _model_from_info(info)
+    except _BUILD_ERRORS as err:
+        raise InputError(config, f"settings do not describe a model that can be built: "
+                                 f"{str(err)[:300] or type(err).__name__}") from None
 
 
 def _load_ensemble(directory: Path, device: str | torch.device) -> Model:

@@ -17,11 +17,20 @@ Decisions where the paper is silent:
   multi-copy, and a species whose only member is unmapped is dropped from that orthogroup.
 * A gene found in several orthogroups (possible when isoforms were clustered separately) is dropped
   from all of them: keeping it would let one gene sit in two cross-validation sets.
+
+What ``Orthogroups.tsv`` must look like (anything else is an :class:`~plantt.io.InputError` naming
+the line): a header ``Orthogroup`` followed by distinct proteome columns, each of them a proteome of
+the species sheet; every row with as many tab-separated fields as the header (OrthoFinder writes
+empty cells, so a short row means a truncated or hand-edited file); a non-empty orthogroup id that
+no other row repeats; each protein id of a species in one orthogroup only (OrthoFinder's orthogroups
+partition the proteins, so a protein in two of them means concatenated or corrupt output). A protein
+id listed twice in one cell counts once; blank lines are ignored.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import re
 from collections.abc import Mapping, Sequence
@@ -31,7 +40,7 @@ from pathlib import Path
 import pandas as pd
 
 from plantt.annotation import read_genes
-from plantt.io import InputError, PathLike, get_logger, read_tsv, write_tsv
+from plantt.io import InputError, PathLike, get_logger, iter_lines, read_tsv, write_tsv
 
 log = get_logger("orthologs")
 
@@ -59,8 +68,11 @@ class SpeciesEntry:
 
 def read_species_entries(path: PathLike) -> list[SpeciesEntry]:
     """Species sheet rows in sheet order; ``proteome`` defaults to the species id."""
-    df = read_tsv(path, required=["species", "code"], dtype=str, keep_default_na=False)
-    df = df.apply(lambda col: col.str.strip())
+    # Blank lines are kept while reading (then dropped) so that row index + 2 is the line number.
+    df = read_tsv(path, required=["species", "code"], dtype=str, keep_default_na=False,
+                  skip_blank_lines=False)
+    df = df.fillna("").apply(lambda col: col.str.strip())
+    df = df[(df != "").any(axis=1)]
     if "proteome" not in df.columns:
         df["proteome"] = ""
     if "annotation" not in df.columns:
@@ -93,49 +105,92 @@ def format_label(codes: Sequence[str]) -> str:
     return "{" + ",".join(sorted(codes)) + "}"
 
 
+def _orthogroups_header(path: PathLike) -> list[str]:
+    """Header fields of ``Orthogroups.tsv``, after checking every row has as many fields.
+
+    pandas fills missing trailing cells of a short row with empty strings, which would read a
+    truncated last line as "species absent from this orthogroup"; counting tabs per line catches it.
+    """
+    header: list[str] | None = None
+    for lineno, line in iter_lines(path):
+        fields = line.rstrip("\r\n").split("\t")
+        if header is None:
+            header = [fields[0].lstrip("\ufeff"), *fields[1:]]  # pandas drops a BOM too
+            continue
+        # A whitespace-only line is blank unless it has too many fields (pandas rejects those).
+        if len(fields) > len(header) or (len(fields) < len(header) and line.strip()):
+            raise InputError(path, f"{len(fields)} fields, expected {len(header)} as in the header "
+                                   "(tab-separated)", line=lineno)
+    if header is None:
+        raise InputError(path, "file is empty, expected a header line")
+    if header[0] != "Orthogroup":
+        raise InputError(path, f"first column must be 'Orthogroup', found {header[0]!r} "
+                               "(is this OrthoFinder's Orthogroups.tsv?)", line=1)
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise InputError(path, f"column {name!r} appears twice in the header", line=1)
+        seen.add(name)
+    return header
+
+
 def read_orthogroups_long(path: PathLike, column_to_species: Mapping[str, str]) -> tuple[
         pd.DataFrame, int]:
     """OrthoFinder ``Orthogroups.tsv`` -> long table (orthogroup, species, protein_id).
 
     Returns the table and the number of orthogroups read. A proteome column absent from
     ``column_to_species`` is an error naming the column; sheet species without a column are warned
-    about (they simply contribute nothing).
+    about (they simply contribute nothing). The rules the file must follow are in the module
+    docstring; breaking one is an InputError with the line.
     """
-    table = read_tsv(path, dtype=str, keep_default_na=False)
-    if table.columns[0] != "Orthogroup":
-        raise InputError(path, f"first column must be 'Orthogroup', found {table.columns[0]!r} "
-                               "(is this OrthoFinder's Orthogroups.tsv?)", line=1)
-    columns = list(table.columns[1:])
+    columns = _orthogroups_header(path)[1:]
     unknown = [c for c in columns if c not in column_to_species]
     if unknown:
         raise InputError(path, f"column(s) {', '.join(map(repr, unknown))} match no proteome of "
                                f"the species sheet (known: {', '.join(column_to_species)}); set "
                                "the sheet's 'proteome' column to the OrthoFinder column names",
                          line=1)
+    # QUOTE_NONE: OrthoFinder does not quote, and a stray '"' must not merge lines; blank lines
+    # are kept (then dropped) so that row index + 2 stays the line number.
+    table = read_tsv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                     quoting=csv.QUOTE_NONE)
     for column, species in column_to_species.items():
         if column not in columns:
             log.warning("species %s: no column %r in %s; it contributes no orthologs",
                         species, column, path)
-    duplicated = table["Orthogroup"].duplicated()
-    if duplicated.any():
-        first = int(duplicated.to_numpy().argmax())
-        raise InputError(path, "orthogroup id appears twice", line=first + 2,
-                         record=table["Orthogroup"].iloc[first])
-    parts = []
-    for column in columns:
-        cells = table[["Orthogroup", column]].rename(
-            columns={"Orthogroup": "orthogroup", column: "protein_id"})
-        cells = cells[cells["protein_id"].str.strip() != ""]
-        cells = cells.assign(protein_id=cells["protein_id"].str.split(",")).explode("protein_id")
-        cells["protein_id"] = cells["protein_id"].str.strip()
-        cells = cells[cells["protein_id"] != ""]
-        cells.insert(1, "species", column_to_species[column])
-        parts.append(cells)
-    if not parts:
-        return pd.DataFrame(columns=["orthogroup", "species", "protein_id"]), len(table)
-    # Row-major order (the table's orthogroup order) so that outputs follow the input.
-    long = pd.concat(parts).sort_index(kind="stable").reset_index(drop=True)
-    return long, len(table)
+    # One pass in plain Python: it checks the rules row by row (so the first error is the first
+    # bad line) and costs far less than a chain of pandas string operations.
+    og_line: dict[str, int] = {}
+    owner: dict[tuple[str, str], tuple[str, int]] = {}
+    records: list[tuple[str, str, str]] = []
+    species_of = [column_to_species[c] for c in columns]
+    for line, row in zip(table.index + 2, table.fillna("").to_numpy(dtype=object), strict=True):
+        cells = [str(c) for c in row]
+        if not any(c.strip() for c in cells):
+            continue  # blank line
+        og = cells[0].strip()
+        if not og:
+            raise InputError(path, "empty orthogroup id", line=int(line))
+        if og in og_line:
+            raise InputError(path, f"orthogroup id appears twice (first on line {og_line[og]})",
+                             line=int(line), record=og)
+        og_line[og] = int(line)
+        for species, cell in zip(species_of, cells[1:], strict=True):
+            for protein in cell.split(","):
+                protein = protein.strip()
+                if not protein:
+                    continue
+                first = owner.get((species, protein))
+                if first is None:
+                    owner[(species, protein)] = (og, int(line))
+                    records.append((og, species, protein))
+                elif first[0] != og:  # an id repeated within one orthogroup is one member
+                    raise InputError(path, f"protein id of species {species} is in orthogroup "
+                                           f"{og} and in {first[0]} (line {first[1]}); "
+                                           "OrthoFinder puts each protein in one orthogroup only",
+                                     line=int(line), record=protein)
+    long = pd.DataFrame.from_records(records, columns=["orthogroup", "species", "protein_id"])
+    return long, len(og_line)
 
 
 def candidate_gene_ids(protein_ids: pd.Series, suffix_regex: str | None = DEFAULT_SUFFIX_REGEX,

@@ -3,11 +3,21 @@
 Pairs: a table with columns ``sequence_a`` and ``sequence_b`` (TSV, or CSV by its ``.csv`` name,
 gzipped or not; every other column, e.g. ids, is carried through to the output), or two FASTA files
 whose records are paired by order. Single sequences (``--sequences``): a FASTA file, or a table with
-a ``sequence`` column (and optionally ``id``). Sequences are encoded with
-:func:`plantt.encoding.encode` (lower case accepted, non-ACGT characters become N). They must have
-exactly the model's length (``seq_len`` in its ``model.json``), unless the model states how other
-lengths are handled (``"input"`` in model.json, written by ``plantt fit``): then that padding and
-trimming is applied (:class:`plantt.tables.LengthPolicy`).
+a ``sequence`` column (and optionally ``id``).
+
+Every sequence is checked (:func:`plantt.tables.check_dna`) and an InputError names the file, the
+line and the record (or column) of the first bad one: an empty sequence (an empty cell, a FASTA
+header with no sequence lines), a character that is not DNA (text such as ``HELLO WORLD``, ``U``,
+``-``, spaces; the characters found are named), or a sequence more than half of which is IUPAC
+ambiguity codes (a protein sequence, say). Lower case is accepted, and the IUPAC ambiguity codes
+(R, Y, S, W, K, M, B, D, H, V) are read as N (:func:`plantt.encoding.encode`). A table row with
+another number of fields than the header, binary data and truncated gzip (recognised by content,
+whatever the name) are InputErrors too. Ids must tell the outputs apart: a FASTA record name used
+twice in ``--sequences`` (or a repeated ``id`` in its table) is an error; in ``--fasta-a`` or
+``--fasta-b`` a name may repeat only with the same sequence (to pair one sequence with several by
+order). Sequences must have exactly the model's length (``seq_len`` in its ``model.json``),
+unless the model states how other lengths are handled (``"input"`` in model.json, written by
+``plantt fit``): then that padding and trimming is applied (:class:`plantt.tables.LengthPolicy`).
 
 ``--model`` is a model directory, or a seed ensemble (a directory with ``ensemble.json``, e.g. a
 ``plantt fit`` fold or its ``model/``): the ensemble predicts the mean of its members.
@@ -28,9 +38,17 @@ import numpy as np
 import pandas as pd
 
 from plantt.encoding import encode
-from plantt.io import InputError, PathLike, get_logger, read_tsv, write_tsv
+from plantt.io import InputError, PathLike, get_logger, write_tsv
 from plantt.models import load_model, read_model_info
-from plantt.tables import TABLE_SUFFIXES, LengthPolicy, encode_fixed, is_fasta, read_fasta_records
+from plantt.tables import (
+    TABLE_SUFFIXES,
+    LengthPolicy,
+    check_dna,
+    encode_fixed,
+    is_fasta,
+    iter_rows,
+    read_dna_fasta,
+)
 from plantt.train import predict_pairs, predict_sequences, resolve_device
 
 log = get_logger("predict")
@@ -39,8 +57,9 @@ SEQUENCE_COLUMNS = ("sequence_a", "sequence_b")
 
 
 def read_fasta(path: PathLike) -> list[tuple[str, str]]:
-    """``(name, sequence)`` records of a (possibly gzipped) FASTA file, in file order."""
-    return [(r.name, r.sequence) for r in read_fasta_records(path)]
+    """``(name, sequence)`` records of a (possibly gzipped) FASTA file, in file order; sequences
+    checked and upper-cased (:func:`plantt.tables.check_dna`), names unique."""
+    return [(r.name, r.sequence) for r in read_dna_fasta(path)]
 
 
 def encode_exact_length(sequences: list[str], names: list[str], seq_len: int, path: PathLike,
@@ -72,32 +91,51 @@ def model_length(info: dict) -> Length:
     return policy if policy is not None else int(info["seq_len"])
 
 
-def _read_table(path: PathLike, required: list[str]) -> pd.DataFrame:
+def _read_table(path: PathLike, required: list[str]) -> tuple[pd.DataFrame, list[int]]:
+    """The rows of a TSV/CSV (every value a string) and the line of each row.
+
+    Read with :func:`plantt.tables.iter_rows` rather than pandas: it keeps the true line of every
+    row (blank lines included), and a row with fewer fields than the header is an error instead
+    of a row of missing values.
+    """
     suffix = Path(str(path).lower().removesuffix(".gz")).suffix
-    sep = TABLE_SUFFIXES.get(suffix, "\t")
-    df = read_tsv(path, required=required, dtype=str, keep_default_na=False, sep=sep)
-    if df.empty:
+    header, rows = iter_rows(path, sep=TABLE_SUFFIXES.get(suffix, "\t"))
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(path, f"missing column(s) {', '.join(missing)}; found "
+                               f"{', '.join(header)}", line=1)
+    lines, values = [], []
+    for line, row in rows:
+        lines.append(line)
+        values.append(row)
+    if not values:
         raise InputError(path, "no rows (the table has a header but no rows)")
-    return df
+    return pd.DataFrame(values, columns=header, dtype=str), lines
+
+
+def _checked_column(df: pd.DataFrame, column: str, path: PathLike, lines: list[int]
+                    ) -> list[str]:
+    return [check_dna(value, path, line, column=column)
+            for value, line in zip(df[column].tolist(), lines, strict=True)]
 
 
 def pairs_from_tsv(path: PathLike, length: Length) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Carried columns and the encoded ``a`` and ``b`` sequences of a pairs table."""
-    df = _read_table(path, list(SEQUENCE_COLUMNS))
-    lines = list(range(2, len(df) + 2))
+    df, lines = _read_table(path, list(SEQUENCE_COLUMNS))
     carried = df.drop(columns=list(SEQUENCE_COLUMNS))
     encoded = []
     for column in SEQUENCE_COLUMNS:
         names = [f"{column} of row {i + 1}" for i in range(len(df))]
-        encoded.append(encode_for_model(df[column].str.strip().tolist(), names, length, path,
-                                        lines))
+        encoded.append(encode_for_model(_checked_column(df, column, path, lines), names, length,
+                                        path, lines))
     return carried.reset_index(drop=True), encoded[0], encoded[1]
 
 
 def pairs_from_fasta(path_a: PathLike, path_b: PathLike, length: Length
                      ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Pairs of records matched by order from two FASTA files."""
-    records_a, records_b = read_fasta_records(path_a), read_fasta_records(path_b)
+    records_a = read_dna_fasta(path_a, duplicates="same")
+    records_b = read_dna_fasta(path_b, duplicates="same")
     if len(records_a) != len(records_b):
         raise InputError(path_b, f"{len(records_b)} records, but {path_a} has "
                                  f"{len(records_a)}; records are paired by order")
@@ -112,17 +150,36 @@ def pairs_from_fasta(path_a: PathLike, path_b: PathLike, length: Length
 def sequences_from_file(path: PathLike, length: Length) -> tuple[pd.DataFrame, np.ndarray]:
     """Ids and encoded sequences of a FASTA file or a table with a ``sequence`` column."""
     if is_fasta(path):
-        records = read_fasta_records(path)
+        records = read_dna_fasta(path)
         names, seqs, lines = [r.name for r in records], [r.sequence for r in records], \
             [r.line for r in records]
         carried = pd.DataFrame({"id": names})
     else:
-        df = _read_table(path, ["sequence"])
-        lines = list(range(2, len(df) + 2))
-        seqs = df["sequence"].str.strip().tolist()
-        names = df["id"].tolist() if "id" in df else [f"row {i + 1}" for i in range(len(df))]
+        df, lines = _read_table(path, ["sequence"])
+        seqs = _checked_column(df, "sequence", path, lines)
+        if "id" in df:
+            names = _unique_ids(df["id"].tolist(), path, lines)
+        else:
+            names = [f"row {i + 1}" for i in range(len(df))]
         carried = df.drop(columns=["sequence"]).reset_index(drop=True)
     return carried, encode_for_model(seqs, names, length, path, lines)
+
+
+def _unique_ids(ids: list[str], path: PathLike, lines: list[int]) -> list[str]:
+    """The ids of a table stripped; an empty id, or one of an earlier row, is an error (the
+    outputs would be ambiguous)."""
+    first: dict[str, int] = {}
+    out = []
+    for ident, line in zip(ids, lines, strict=True):
+        ident = ident.strip()
+        if not ident:
+            raise InputError(path, "empty id", line=line)
+        if ident in first:
+            raise InputError(path, f"duplicate id {ident!r} (first on line {first[ident]})",
+                             line=line, record=ident)
+        first[ident] = line
+        out.append(ident)
+    return out
 
 
 def predict_encoded(model_dir: PathLike, codes_a: np.ndarray, codes_b: np.ndarray,

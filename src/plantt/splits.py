@@ -11,6 +11,12 @@ Each set of each fold is then balanced in sign: randomly chosen pairs of the ove
 are flipped, ``(a, b, d) -> (b, a, -d)`` with every ``*_a``/``*_b`` column swapped, until the
 positive and negative counts differ by at most one. Pairs with d = 0 have no sign and are left as
 they are. One ``numpy.random.Generator`` seeded once drives every choice, so a seed fixes the folds.
+
+The labels table (from ``plantt labels``) must give every pair non-empty ids and a finite d:
+``plantt labels`` drops pairs whose d is undefined (zero pooled SD), so a missing, NaN, infinite or
+text d here is an :class:`~plantt.io.InputError` naming the line and the pair, never a fold trained
+on ``inf``. The splits table read back by :func:`plantt.dataset.read_splits` is checked the same way
+(:func:`check_splits_table`), with ``fold`` a non-negative integer and ``set`` one of :data:`SETS`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,109 @@ SETS = ("train", "validation", "test")
 DEFAULT_FOLDS = 5
 DEFAULT_VALIDATION_FRACTION = 0.1
 SPLIT_COLUMNS = ["fold", "set", "flipped"]
+ID_COLUMNS = ["orthogroup", "label", "gene_a", "species_a", "gene_b", "species_b"]
+STAT_COLUMNS = [f"{stat}_{side}" for side in "ab" for stat in ("mean", "sd", "n")]
+
+
+def _pair_name(row: pd.Series) -> str:
+    return f"{row.get('species_a')}/{row.get('gene_a')} vs {row.get('species_b')}/{row.get('gene_b')}"
+
+
+def _line(table: pd.DataFrame, position: int, path: PathLike | None) -> int | None:
+    """File line of a row of a table read with :func:`read_labels` or ``read_splits`` (whose
+    index is the data row number, blank lines included), or None for an in-memory table."""
+    if path is None:
+        return None
+    return int(table.index[position]) + 2
+
+
+def finite_d(table: pd.DataFrame, path: PathLike | None = None, lines: bool = True) -> np.ndarray:
+    """Column ``d`` as floats; a missing, NaN, infinite or non-numeric d is an InputError naming
+    the pair (and the line, when ``path`` is given and ``lines`` is true)."""
+    raw = table["d"]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        i = int(bad[0])
+        cell = raw.iloc[i]
+        text = "" if pd.isna(cell) else str(cell).strip()
+        if not text:
+            problem = "d is missing, expected a finite number"
+        elif np.isnan(values[i]):
+            try:
+                float(text)
+                problem = f"d is {text!r} (not a number), expected a finite number"
+            except ValueError:
+                problem = f"d {text!r} is not a number"
+        else:
+            problem = (f"d is {text!r} (infinite), expected a finite number; 'plantt labels' "
+                       "drops pairs without a finite d")
+        raise InputError(path, problem, line=_line(table, i, path) if lines else None,
+                         record=_pair_name(table.iloc[i]))
+    return values
+
+
+def _check_ids(table: pd.DataFrame, columns: list[str], path: PathLike | None) -> None:
+    for column in columns:
+        if column not in table.columns:
+            continue
+        # a plain loop: pandas string methods cost more than the check on small tables
+        empty = [i for i, v in enumerate(table[column].to_numpy(dtype=object))
+                 if not isinstance(v, str) or not v.strip()]
+        if empty:
+            i = empty[0]
+            raise InputError(path, f"{column} is empty", line=_line(table, i, path),
+                             record=_pair_name(table.iloc[i]))
+
+
+def _read_pair_table(path: PathLike, required: list[str], dtype: dict[str, type]) -> pd.DataFrame:
+    # Only empty cells are missing (a gene may be called "NA"); blank lines are kept while reading
+    # and then dropped, so that the index + 2 of a row is its line in the file.
+    table = read_tsv(path, required=required, dtype=dtype, keep_default_na=False, na_values=[""],
+                     skip_blank_lines=False)
+    return table.dropna(how="all")
+
+
+def read_labels(path: PathLike) -> pd.DataFrame:
+    """The labels table of ``plantt labels``: ids as strings, ``d`` as finite floats.
+
+    Any bad value is an InputError naming the line (see the module docstring).
+    """
+    table = _read_pair_table(path, ID_COLUMNS + ["d"], {c: str for c in ID_COLUMNS})
+    _check_ids(table, ID_COLUMNS, path)
+    for column in STAT_COLUMNS:
+        if column not in table.columns or table[column].dtype.kind in "fiu":
+            continue  # absent, or read as numbers already
+        # passed through (and swapped on a flip): numbers, or empty (an SD of one replicate)
+        text = table[column].notna() & pd.to_numeric(table[column], errors="coerce").isna()
+        if text.any():
+            i = int(np.flatnonzero(text.to_numpy())[0])
+            raise InputError(path, f"{column} {str(table[column].iloc[i])!r} is not a number",
+                             line=_line(table, i, path), record=_pair_name(table.iloc[i]))
+        table[column] = pd.to_numeric(table[column])
+    table["d"] = finite_d(table, path)
+    return table.reset_index(drop=True)
+
+
+def check_splits_table(table: pd.DataFrame, path: PathLike | None = None) -> pd.DataFrame:
+    """Validate a splits table as read by ``plantt.dataset.read_splits``; returns it with ``d``
+    as floats, ``fold`` as int64 and a fresh index. Bad values are InputErrors with the line."""
+    table = table.dropna(how="all")
+    _check_ids(table, [c for c in ID_COLUMNS if c != "label"] + ["set"], path)
+    table = table.assign(d=finite_d(table, path))
+    fold = pd.to_numeric(table["fold"], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(fold) | (fold < 0) | (fold != np.floor(fold))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(path, f"fold {str(table['fold'].iloc[i])!r} is not a non-negative integer",
+                         line=_line(table, i, path), record=_pair_name(table.iloc[i]))
+    unknown = ~table["set"].isin(SETS).to_numpy()
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise InputError(path, f"set {table['set'].iloc[i]!r} is not one of {', '.join(SETS)}",
+                         line=_line(table, i, path), record=_pair_name(table.iloc[i]))
+    return table.assign(fold=fold.astype(np.int64)).reset_index(drop=True)
 
 
 def orthogroup_table(labels: pd.DataFrame, path: PathLike | None = None) -> pd.DataFrame:
@@ -104,9 +213,17 @@ def flip_pairs(pairs: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     for column in pairs.columns:
         values = pairs[column]
         if column in swap:
-            other = pairs[swap[column]].to_numpy()
-            values = pd.Series(np.where(mask, other, values.to_numpy()), index=pairs.index,
-                               dtype=values.dtype)
+            other = pairs[swap[column]]
+            # The two sides may differ in dtype (an int n_a, a float n_b): keep what fits both.
+            if other.dtype == values.dtype:
+                dtype = values.dtype
+            else:
+                try:
+                    dtype = np.result_type(values.dtype, other.dtype)
+                except TypeError:
+                    dtype = np.dtype(object)
+            values = pd.Series(np.where(mask, other.to_numpy(), values.to_numpy()),
+                               index=pairs.index, dtype=dtype)
         elif column == "d":
             d = values.to_numpy()
             values = pd.Series(np.where(mask, -d, d), index=pairs.index, dtype=values.dtype)
@@ -136,7 +253,9 @@ def make_splits(labels: pd.DataFrame, folds: int = DEFAULT_FOLDS,
         log.warning("only %d orthogroups for %d folds: some test sets are empty",
                     len(groups), folds)
     row_group = pd.Index(groups["orthogroup"]).get_indexer(labels["orthogroup"])
-    d = labels["d"].to_numpy(dtype=float)
+    # In-memory tables have no lines; read_labels has already named the line of a file's bad d.
+    d = finite_d(labels, path, lines=False)
+    labels = labels.assign(d=d)  # numeric text in an in-memory table is negated as a number
     set_parts, flip_parts = [], []
     for fold in range(folds):
         sets = np.full(len(groups), "train", dtype=object)
@@ -175,13 +294,7 @@ def split_summary(splits: pd.DataFrame) -> pd.DataFrame:
 
 
 def run(args: argparse.Namespace) -> int:
-    labels = read_tsv(args.labels, required=["orthogroup", "label", "gene_a", "species_a",
-                                             "gene_b", "species_b", "d"],
-                      dtype={"orthogroup": str, "label": str, "gene_a": str, "gene_b": str,
-                             "species_a": str, "species_b": str})
-    if labels["d"].isna().any():
-        line = int(np.flatnonzero(labels["d"].isna().to_numpy())[0]) + 2
-        raise InputError(args.labels, "d is missing", line=line)
+    labels = read_labels(args.labels)
     if not 0 <= args.validation_fraction < 1:
         raise InputError(None, f"--validation-fraction must be in [0, 1), got "
                                f"{args.validation_fraction}")

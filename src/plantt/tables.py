@@ -18,7 +18,10 @@ optional ``group``, ``id``. FASTA records that no row uses are ignored (and coun
 Every problem is an :class:`plantt.io.InputError` naming the file and the line (1 = the header):
 a missing column, a row with the wrong number of fields, an empty sequence, a character other than
 A, C, G, T, N (either case), a value that is not a finite number, an empty group, a duplicate id
-(with the line of its first use), an id of the values table missing from the FASTA.
+(with the line of its first use), an id of the values table missing from the FASTA, a FASTA record
+without a sequence (a header followed by another header), binary data, a truncated gzip file
+(gzip is recognised by its content, whatever the name). :func:`check_dna` is the more lenient
+check of sequences to predict (``plantt predict``): IUPAC ambiguity codes are read as N there.
 
 Lengths (:class:`LengthPolicy`): models take one fixed length. ``length`` is that length (``None``:
 the longest sequence of the training table). A shorter sequence is padded with N at ``pad_end``
@@ -34,7 +37,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -45,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from plantt.encoding import encode
-from plantt.io import InputError, PathLike, get_logger, open_text
+from plantt.io import InputError, PathLike, get_logger, iter_lines
 
 log = get_logger("tables")
 
@@ -58,6 +60,15 @@ SINGLE_COLUMNS = ("sequence", "expression")
 PAIR_COLUMNS = ("sequence_a", "sequence_b", "target")
 
 _NOT_ACGTN = re.compile(r"[^ACGTNacgtn]")
+
+# Sequences to predict (check_dna): A, C, G, T, N in either case are bases; the IUPAC ambiguity
+# codes are read as N (plantt.encoding), as genome FASTAs use them; anything else is not DNA.
+IUPAC_AMBIGUITY = "RYSWKMBDHV"
+_DNA_CLASS = np.full(256, 2, dtype=np.uint8)  # 0: base or N, 1: ambiguity code, 2: not DNA
+for _char in "ACGTN":
+    _DNA_CLASS[[ord(_char), ord(_char.lower())]] = 0
+for _char in IUPAC_AMBIGUITY:
+    _DNA_CLASS[[ord(_char), ord(_char.lower())]] = 1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -204,52 +215,58 @@ def table_separator(path: PathLike) -> str:
     return TABLE_SUFFIXES[suffix]
 
 
-def _open(path: PathLike) -> io.TextIOBase:
-    try:
-        return open_text(path)  # type: ignore[return-value]
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
+def _text_lines(path: PathLike) -> Iterator[str]:
+    """The lines of a text file (plain or gzip by content); undecodable or truncated data is an
+    InputError with the line (:func:`plantt.io.iter_lines`)."""
+    for _, line in iter_lines(path):
+        yield line
 
 
-def iter_rows(path: PathLike) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    """The header and an iterator of ``(line number, row)`` of a TSV/CSV table (gzip or not).
+def iter_rows(path: PathLike, sep: str | None = None
+              ) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """The header and an iterator of ``(line number, row)`` of a TSV/CSV table (gzip or not, by
+    content). ``sep``: the field separator (default: from the name, :func:`table_separator`).
 
-    Blank lines are skipped; a row with another number of fields than the header is an error.
+    Blank lines are skipped; a row with another number of fields than the header is an error,
+    and so is binary data or a truncated gzip file (all InputErrors with the line).
     """
-    sep = table_separator(path)
-    handle = _open(path)
-    reader = csv.reader(handle, delimiter=sep)
+    if sep is None:
+        sep = table_separator(path)
+    lines = _text_lines(path)
+    reader = csv.reader(lines, delimiter=sep)
     try:
         header = next(reader)
     except StopIteration:
-        handle.close()
         raise InputError(path, "file is empty, expected a header line") from None
-    except (csv.Error, UnicodeDecodeError, OSError) as err:
-        handle.close()
+    except csv.Error as err:
         raise InputError(path, f"cannot read the header ({err})", line=1) from None
     header = [h.strip() for h in header]
     if header:
         header[0] = header[0].lstrip("\ufeff")  # a byte-order mark, as spreadsheets write
+    if not any(header):
+        raise InputError(path, "the header line is blank, expected column names", line=1)
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
-        handle.close()
+        lines.close()
         raise InputError(path, f"duplicate column(s) {', '.join(duplicated)}", line=1)
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        with handle:
-            line = reader.line_num + 1
-            try:
-                for fields in reader:
-                    if not fields or (len(fields) == 1 and not fields[0].strip()):
-                        line = reader.line_num + 1
-                        continue
-                    if len(fields) != len(header):
-                        raise InputError(path, f"{len(fields)} fields, but the header has "
-                                               f"{len(header)}", line=line)
-                    yield line, dict(zip(header, fields, strict=True))
+        line = reader.line_num + 1
+        try:
+            for fields in reader:
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
                     line = reader.line_num + 1
-            except (csv.Error, UnicodeDecodeError, OSError) as err:
-                raise InputError(path, f"cannot read the table ({err})", line=line) from None
+                    continue
+                if len(fields) != len(header):
+                    raise InputError(path, f"{len(fields)} fields, but the header has "
+                                           f"{len(header)} ({'tab' if sep == chr(9) else sep!r}"
+                                           "-separated)", line=line)
+                yield line, dict(zip(header, fields, strict=True))
+                line = reader.line_num + 1
+        except csv.Error as err:
+            raise InputError(path, f"cannot read the table ({err})", line=line) from None
+        finally:
+            lines.close()
 
     return header, rows()
 
@@ -270,6 +287,44 @@ def check_sequence(seq: str, path: PathLike, line: int, column: str) -> str:
     if bad is not None:
         raise InputError(path, f"character {bad.group()!r} at position {bad.start() + 1} of "
                                f"{column!r} is not A, C, G, T or N", line=line)
+    return seq.upper()
+
+
+def _shown(chars: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(c) for c in chars[:limit])
+    return shown + (f" and {len(chars) - limit} more" if len(chars) > limit else "")
+
+
+def check_dna(seq: str, path: PathLike | None, line: int | None = None,
+              record: str | None = None, column: str | None = None) -> str:
+    """``seq`` stripped and upper-cased, if it reads as DNA; otherwise an InputError.
+
+    A, C, G, T and N (either case) are bases; the IUPAC ambiguity codes (R, Y, S, W, K, M, B, D,
+    H, V) are accepted and read as N, as in genome FASTAs. Errors: an empty sequence; any other
+    character (text such as ``HELLO WORLD``, ``U``, ``-``, ``*``, spaces inside the sequence),
+    named with the characters found; and a sequence of which more than half are ambiguity codes
+    (a protein sequence can be written in those letters: it is not DNA either).
+    """
+    what = f"sequence in column {column!r}" if column else "sequence"
+    seq = seq.strip()
+    if not seq:
+        raise InputError(path, f"empty {what}, expected bases (A, C, G, T, N)", line=line,
+                         record=record)
+    classes = _DNA_CLASS[np.frombuffer(seq.encode("ascii", errors="replace"), dtype=np.uint8)]
+    bad = np.flatnonzero(classes == 2)
+    if bad.size:
+        found = sorted({seq[i] for i in bad.tolist()})
+        raise InputError(path, f"{what} is not DNA: {bad.size} of its {len(seq)} characters are "
+                               f"{_shown(found)} (first at position {int(bad[0]) + 1}); expected "
+                               "A, C, G, T or N (IUPAC ambiguity codes are read as N)",
+                         line=line, record=record)
+    ambiguous = int(np.count_nonzero(classes == 1))
+    if 2 * ambiguous > len(seq):
+        found = sorted({c for c in seq.upper() if c in IUPAC_AMBIGUITY})
+        raise InputError(path, f"{what} is mostly not A, C, G, T or N: {ambiguous} of its "
+                               f"{len(seq)} characters are IUPAC ambiguity codes ({_shown(found)});"
+                               " is it a DNA sequence (a protein sequence can look like this)?",
+                         line=line, record=record)
     return seq.upper()
 
 
@@ -319,33 +374,69 @@ class FastaRecord:
 
 
 def read_fasta_records(path: PathLike) -> list[FastaRecord]:
-    """The records of a (gzipped) FASTA in file order, with the line of each header."""
+    """The records of a FASTA (plain or gzip, by content) in file order, with each header's line.
+
+    The name is the header's first word. Errors (InputErrors with the line): text before the
+    first ``>``, a header without a name, a record without sequence lines (a header followed by
+    the next header or the end of the file), no records at all, binary data, truncated gzip.
+    Characters are not checked here (:func:`check_dna`, :func:`check_sequence` do).
+    """
     records: list[FastaRecord] = []
     name: str | None = None
     header_line = 0
     chunks: list[str] = []
-    with _open(path) as handle:
-        for line_no, line in enumerate(handle, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith(">"):
-                if name is not None:
-                    records.append(FastaRecord(name, "".join(chunks), header_line))
-                name = line[1:].split(maxsplit=1)[0] if len(line) > 1 else ""
-                if not name:
-                    raise InputError(path, "FASTA header without a name", line=line_no)
-                header_line, chunks = line_no, []
-            elif name is None:
-                raise InputError(path, "sequence before the first '>' header; expected FASTA",
-                                 line=line_no)
-            else:
-                chunks.append(line)
-    if name is not None:
+
+    def close_record() -> None:
+        if name is None:
+            return
+        if not chunks:
+            raise InputError(path, "FASTA record without a sequence (the header is followed by "
+                                   "another header or the end of the file)", line=header_line,
+                             record=name)
         records.append(FastaRecord(name, "".join(chunks), header_line))
+
+    for line_no, line in iter_lines(path):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(">"):
+            close_record()
+            name = line[1:].split(maxsplit=1)[0] if line[1:].strip() else ""
+            if not name:
+                raise InputError(path, "FASTA header without a name", line=line_no)
+            header_line, chunks = line_no, []
+        elif name is None:
+            raise InputError(path, "sequence before the first '>' header; expected FASTA",
+                             line=line_no)
+        else:
+            chunks.append(line)
+    close_record()
     if not records:
         raise InputError(path, "no FASTA records found")
     return records
+
+
+def read_dna_fasta(path: PathLike, duplicates: str = "error") -> list[FastaRecord]:
+    """:func:`read_fasta_records` with every sequence checked as DNA (:func:`check_dna`;
+    upper-cased) and names checked: ``duplicates="error"``: a name used twice is an error;
+    ``"same"``: allowed when both records have the same sequence (the same sequence listed twice,
+    e.g. to pair it with two others by order), an error otherwise."""
+    if duplicates not in ("error", "same"):
+        raise ValueError(f"duplicates must be 'error' or 'same', got {duplicates!r}")
+    seen: dict[str, FastaRecord] = {}
+    out = []
+    for record in read_fasta_records(path):
+        checked = FastaRecord(record.name, check_dna(record.sequence, path, record.line,
+                                                     record.name), record.line)
+        first = seen.get(record.name)
+        if first is not None and (duplicates == "error" or first.sequence != checked.sequence):
+            other = "" if duplicates == "error" else " with another sequence"
+            raise InputError(path, f"duplicate FASTA record name {record.name!r}{other} (first "
+                                   f"on line {first.line}): names must tell records apart",
+                             line=record.line, record=record.name)
+        seen.setdefault(record.name, checked)
+        out.append(checked)
+    return out
 
 
 def _fasta_sequences(path: PathLike) -> dict[str, tuple[str, int]]:

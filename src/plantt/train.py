@@ -63,9 +63,16 @@ from torch import nn
 from plantt import __version__
 from plantt.allocator import retain_freed_memory
 from plantt.encoding import N_CODE, soft_one_hot
-from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
+from plantt.io import InputError, PathLike, atomic_path, get_logger, remove_stale_temporaries, write_tsv
 from plantt.metrics import regression_metrics, sign_metrics
-from plantt.models import MODEL_KINDS, WEIGHTS, build_model, save_model
+from plantt.models import (
+    MODEL_KINDS,
+    WEIGHTS,
+    build_model,
+    load_state_dict_file,
+    load_torch_file,
+    save_model,
+)
 
 log = get_logger("train")
 
@@ -73,6 +80,7 @@ CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.tsv"
 CURVES = "curves.png"
 CHECKPOINT_FORMAT = 1
+_CHECKPOINT_SUFFIX = ".pt"  # of its temporary while written
 
 LOSSES = ("auto", "mse", "mae")
 
@@ -649,7 +657,7 @@ def _load_init_weights(model: nn.Module, init_weights: PathLike) -> None:
     if not path.is_file():
         raise InputError(init_weights, "initial weights not found (expected a model directory "
                                        f"or a {WEIGHTS} file)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_state_dict_file(path, "initial weights")
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
@@ -824,18 +832,24 @@ class _FoldTrainer:
             "stop_reason": self.stop_reason,
             "history": self.history,
         }
-        with atomic_path(self.checkpoint_path, suffix=".pt") as tmp:
+        with atomic_path(self.checkpoint_path, suffix=_CHECKPOINT_SUFFIX) as tmp:
             torch.save(state, tmp)
 
     def try_resume(self) -> bool:
+        # A run killed while writing a checkpoint leaves its temporary behind. The next successful
+        # checkpoint write removes it, but a rerun of a run whose checkpoint says it has finished
+        # writes none (and versions before that cleanup left them too): clear them at the start.
+        # A live writer's temporary is kept (plantt.io.remove_stale_temporaries).
+        remove_stale_temporaries(self.checkpoint_path, _CHECKPOINT_SUFFIX)
         if not self.checkpoint_path.is_file():
             return False
         try:
-            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - a corrupt checkpoint means: start again
-            log.warning("ignoring unreadable checkpoint %s (%s)", self.checkpoint_path, err)
+            state = load_torch_file(self.checkpoint_path, "training checkpoint")
+        except InputError as err:  # a corrupt or foreign checkpoint means: start again
+            log.warning("ignoring checkpoint: %s", err)
             return False
-        if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != self.fingerprint:
+        if (not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT
+                or state.get("fingerprint") != self.fingerprint):
             log.warning("ignoring checkpoint %s: it was written with other settings or data",
                         self.checkpoint_path)
             return False

@@ -32,9 +32,12 @@ one row per allele with an empty gene): ``ok`` (scored), ``no_change`` (the alle
 masked or N bases: the windows are identical, effect 0), ``spans_anchor``, ``ref_mismatch`` (VCF
 REF differs from the genome), ``symbolic`` (``<DEL>`` etc.), ``breakend``,
 ``spanning_deletion`` (``*``), ``invalid_allele`` (characters other than ACGTN),
-``alt_equals_ref``, ``unknown_contig``. Only ``ok`` rows have effects. Multi-allelic records give
-one row per ALT allele (``multiallelic`` true, ``allele_index`` 1-based), each ALT against REF.
-Records with no ALT (``.``) are counted in the log.
+``alt_equals_ref``, ``unknown_contig``. Only ``ok`` rows have effects. A VCF that does not
+belong to the FASTA is an error, not a table of ``ref_mismatch`` / ``unknown_contig`` rows: when
+none of its contigs is in the FASTA, or REF differs from the genome in more than
+``--max-ref-mismatch`` (default 5%) of its records (:func:`check_vcf_against_genome`).
+Multi-allelic records give one row per ALT allele (``multiallelic`` true, ``allele_index``
+1-based), each ALT against REF. Records with no ALT (``.``) are counted in the log.
 
 Speed: ALT windows are scored in batches of full tower passes, except where the sliced path of
 :mod:`plantt.fastism` applies (PlanTT-CNN towers): the ALT windows of a gene that differ from its
@@ -48,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,11 +59,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyfaidx
+import pysam
 
 from plantt import fastism
 from plantt.annotation import Gene, read_genes
 from plantt.encoding import N_CODE, encode, reverse_complement_codes
-from plantt.io import InputError, PathLike, get_logger, open_text, write_tsv
+from plantt.io import InputError, PathLike, get_logger, is_gzip, iter_lines, write_tsv
 from plantt.ism import load_plantt, percent_change, sequence_scores
 from plantt.models import TwoTower
 from plantt.windows import DEFAULT_LAYOUT, PARTS, WindowLayout
@@ -93,50 +98,100 @@ class VcfRecord:
     line: int
 
 
+# The empty block bgzip writes last; a bgzip file without it was cut short (htslib warns too).
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+_POS = re.compile(r"[0-9]+")
+
+
+def is_bgzf(path: PathLike) -> bool:
+    """Whether the file is bgzip (blocked gzip) data: gzip with the ``BC`` extra subfield."""
+    with open(path, "rb") as handle:
+        head = handle.read(18)
+    return len(head) >= 14 and head[:2] == b"\x1f\x8b" and bool(head[3] & 4) and \
+        head[12:14] == b"BC"
+
+
+def _warn_if_bgzf_truncated(path: PathLike) -> None:
+    if not is_bgzf(path):
+        return
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - len(BGZF_EOF)))
+        tail = handle.read()
+    if tail != BGZF_EOF:
+        # a cut exactly between two blocks reads as valid gzip: only this marker tells
+        log.warning("%s: bgzip data without its end-of-file marker: the file may be truncated",
+                    path)
+
+
 def read_vcf(path: PathLike) -> Iterator[VcfRecord]:
-    """Records of a VCF (plain or gzip/bgzip-compressed): CHROM, POS, ID, REF and ALT are used."""
-    try:
-        handle = open_text(path)
-    except FileNotFoundError:
-        raise InputError(path, "VCF file not found") from None
+    """Records of a VCF (plain or gzip/bgzip-compressed, detected by content): CHROM, POS, ID,
+    REF and ALT are used, later columns are not read (data lines need at least those five).
+
+    Every malformed input is an :class:`~plantt.io.InputError` naming the line: a file that is not
+    text or whose gzip data is truncated or corrupt, no ``#CHROM`` header line (an empty file
+    too), a header not starting ``#CHROM POS ID REF ALT``, data before the header, ``##``/``#``
+    lines after it (concatenated files), fewer than five tab-separated columns, an empty CHROM,
+    POS that is not an integer >= 1 (digits only), an empty REF, an empty ALT column (``.``
+    means none) or an empty allele in the ALT list. A last line without a line end (a plain file cut short, or
+    written without one) and bgzip data without its end-of-file block are read, with a warning.
+    """
+    if is_gzip(path):  # also: missing file / a directory -> InputError
+        _warn_if_bgzf_truncated(path)
     header_seen = False
-    with handle:
-        try:
-            for line_no, line in enumerate(handle, start=1):
-                line = line.rstrip("\r\n")
-                if not line or line.startswith("##"):
-                    continue
-                if line.startswith("#"):
-                    columns = line[1:].split("\t")
-                    if columns[:5] != ["CHROM", "POS", "ID", "REF", "ALT"]:
-                        raise InputError(path, "header line must start with "
-                                               "#CHROM POS ID REF ALT (tab-separated)",
-                                         line=line_no)
-                    header_seen = True
-                    continue
-                if not header_seen:
-                    raise InputError(path, "data line before the #CHROM header line; is this a "
-                                           "VCF file?", line=line_no)
-                yield _parse_record(path, line, line_no)
-        except (UnicodeDecodeError, OSError) as err:
-            raise InputError(path, f"cannot read as (gzipped) text: {err}") from None
+    last_line, last_text = 0, "\n"
+    for line_no, text in iter_lines(path):
+        last_line, last_text = line_no, text
+        line = text.rstrip("\r\n")
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            if header_seen:
+                raise InputError(path, "header line after the #CHROM header line (two VCF "
+                                       "files concatenated?)", line=line_no)
+            if line.startswith("##"):
+                continue
+            columns = line[1:].split("\t")
+            if columns[:5] != ["CHROM", "POS", "ID", "REF", "ALT"]:
+                raise InputError(path, "header line must start with "
+                                       "#CHROM POS ID REF ALT (tab-separated)", line=line_no)
+            header_seen = True
+            continue
+        if not header_seen:
+            raise InputError(path, "data line before the #CHROM header line; is this a "
+                                   "VCF file?", line=line_no)
+        yield _parse_record(path, line, line_no)
+    if not header_seen:
+        raise InputError(path, "no #CHROM header line: empty, truncated, or not a VCF file"
+                         if last_line else "empty file, expected a VCF")
+    if not last_text.endswith("\n"):
+        log.warning("%s, line %d: the last line has no line end: the file may be truncated",
+                    path, last_line)
 
 
 def _parse_record(path: PathLike, line: str, line_no: int) -> VcfRecord:
     fields = line.split("\t")
     if len(fields) < 5:
-        raise InputError(path, f"expected at least 5 tab-separated columns, found {len(fields)}",
-                         line=line_no)
+        raise InputError(path, f"expected at least 5 tab-separated columns (CHROM POS ID REF "
+                               f"ALT), found {len(fields)}", line=line_no)
     chrom, pos_text, vid, ref, alt = fields[:5]
-    try:
-        pos = int(pos_text)
-    except ValueError:
-        raise InputError(path, f"POS must be an integer, got {pos_text!r}", line=line_no) from None
+    if not chrom:
+        raise InputError(path, "CHROM is empty", line=line_no)
+    # int() would also take '+5', ' 5', '5_000' and other scripts' digits
+    if not _POS.fullmatch(pos_text):
+        raise InputError(path, f"POS must be an integer (digits only), got {pos_text[:40]!r}",
+                         line=line_no)
+    pos = int(pos_text)
     if pos < 1:
         raise InputError(path, f"POS must be >= 1, got {pos}", line=line_no)
     if not ref or ref == ".":
         raise InputError(path, "REF is empty", line=line_no)
-    alts = tuple(a for a in alt.split(",")) if alt not in ("", ".") else ()
+    if not alt:
+        raise InputError(path, "ALT is empty (a record without ALT alleles has '.')", line=line_no)
+    alts = tuple(alt.split(",")) if alt != "." else ()
+    if any(not a for a in alts):
+        raise InputError(path, f"empty allele in ALT {alt[:40]!r}", line=line_no)
     return VcfRecord(chrom, pos, vid, ref.upper(), alts, line_no)
 
 
@@ -195,26 +250,58 @@ def minimal_edit(pos: int, ref: str, alt: str) -> Edit:
 # Windows on a haplotype
 # ----------------------------------------------------------------------------------------------
 class Genome:
-    """Upper-case reference bases by 0-based half-open ranges, N past either contig end."""
+    """Upper-case reference bases by 0-based half-open ranges, N past either contig end.
+
+    A plain FASTA is read through pyfaidx (which writes ``.fai`` beside it); a bgzip-compressed
+    one through pysam (``.fai`` and ``.gzi`` beside it, written when missing). Plain gzip cannot
+    be read by position and is an InputError that says to gunzip it, or bgzip + samtools faidx.
+    """
 
     def __init__(self, path: PathLike):
+        self.path = path
+        self._pysam: pysam.FastaFile | None = None
+        self.fasta: pyfaidx.Fasta | None = None
+        if is_gzip(path):  # also: missing file / a directory -> InputError
+            if not is_bgzf(path):
+                raise InputError(path, "FASTA compressed with plain gzip cannot be read by "
+                                       "position: gunzip it, or compress it with bgzip and index "
+                                       "it with samtools faidx")
+            try:
+                self._pysam = pysam.FastaFile(str(path))
+            except (OSError, ValueError) as err:
+                raise InputError(path, f"cannot index this bgzip FASTA ({err}); check it with "
+                                       "samtools faidx (the directory must be writable for the "
+                                       "index files .fai and .gzi)") from None
+            self.lengths = dict(zip(self._pysam.references, self._pysam.lengths, strict=True))
+            return
         try:
             self.fasta = pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=True)
         except FileNotFoundError:
             raise InputError(path, "FASTA file not found") from None
+        except UnicodeDecodeError:
+            raise InputError(path, "not a text FASTA file (binary data, or compressed other "
+                                   "than with bgzip)") from None
         except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat,
-                ValueError) as err:
+                ValueError, ImportError) as err:
             raise InputError(path, f"cannot index this FASTA: {err}") from None
-        self.path = path
         self.lengths = {name: len(record) for name, record in self.fasta.records.items()}
 
     def close(self) -> None:
-        self.fasta.close()
+        if self._pysam is not None:
+            self._pysam.close()
+        if self.fasta is not None:
+            self.fasta.close()
+
+    def _read(self, seqid: str, lo: int, hi: int) -> str:
+        if self._pysam is not None:
+            return self._pysam.fetch(seqid, lo, hi).upper()
+        assert self.fasta is not None
+        return self.fasta[seqid][lo:hi]
 
     def fetch(self, seqid: str, start: int, end: int) -> str:
         length = self.lengths[seqid]
         lo, hi = max(0, start), min(length, end)
-        bases = self.fasta[seqid][lo:hi] if hi > lo else ""
+        bases = self._read(seqid, lo, hi) if hi > lo else ""
         return "N" * (min(end, 0) - start if start < 0 else 0) + bases + \
             "N" * max(0, end - max(start, length))
 
@@ -562,13 +649,113 @@ def gene_table(variants: pd.DataFrame, genes: dict[str, Gene]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=GENE_COLUMNS)
 
 
+DEFAULT_MAX_REF_MISMATCH = 0.05
+_SHOW = 5  # records / contigs named in a message
+
+
+def _names(names: Sequence[str], n: int = _SHOW) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
+def _strip_chr(name: str) -> str:
+    return name[3:] if name[:3].lower() == "chr" else name
+
+
+def _contig_hint(vcf_contigs: Sequence[str], genome_contigs: Sequence[str]) -> str:
+    """A hint when the two namings differ only by a ``chr`` prefix (``chr1`` vs ``1``)."""
+    genome_bare = {_strip_chr(c) for c in genome_contigs}
+    if not any(_strip_chr(c) in genome_bare for c in vcf_contigs):
+        return ""
+    vcf_prefixed = any(c != _strip_chr(c) for c in vcf_contigs)
+    genome_prefixed = any(c != _strip_chr(c) for c in genome_contigs)
+    if vcf_prefixed == genome_prefixed:
+        return " (they differ in the case of a 'chr' prefix: rename the VCF's contigs)"
+    has, lacks = ("the VCF", "the FASTA") if vcf_prefixed else ("the FASTA", "the VCF")
+    return (f" -- the names differ only by a 'chr' prefix, which {has} uses and {lacks} does not: "
+            "rename the VCF's contigs to the FASTA's (e.g. bcftools annotate --rename-chrs)")
+
+
+def check_vcf_against_genome(vcf: PathLike, genome: Genome,
+                             max_ref_mismatch: float = DEFAULT_MAX_REF_MISMATCH) -> None:
+    """Read the whole VCF once (so that a bad file fails before any scoring) and check that it
+    refers to this genome. InputErrors naming the VCF:
+
+    * records exist but none of their contigs is in the FASTA (both namings are listed, with a
+      hint when they differ by a ``chr`` prefix);
+    * more than ``max_ref_mismatch`` (a share, default 0.05) of the records whose REF is
+      compared (those with an allele that could be applied) have a REF that differs from the
+      genome -- the mark of a VCF called on another genome or assembly version. One mismatching
+      record among others is never enough on its own (in a small VCF one record is already
+      several percent), but a VCF whose every compared record mismatches always is.
+
+    Below that share, a warning gives the number of mismatching records and the first few (their
+    alleles get status ``ref_mismatch``); records on contigs absent from the FASTA get status
+    ``unknown_contig``, with a warning naming those contigs.
+    """
+    if not 0.0 <= max_ref_mismatch <= 1.0:
+        raise ValueError(f"max_ref_mismatch must be a share in [0, 1], got {max_ref_mismatch}")
+    per_contig: dict[str, int] = {}
+    compared = 0
+    mismatched: list[VcfRecord] = []
+    n_mismatched = 0
+    for record in read_vcf(vcf):
+        per_contig[record.chrom] = per_contig.get(record.chrom, 0) + 1
+        if record.chrom not in genome.lengths or \
+                not any(allele_problem(record.ref, alt) is None for alt in record.alts):
+            continue
+        compared += 1
+        if not _ref_matches(genome, record):
+            n_mismatched += 1
+            if len(mismatched) < _SHOW:
+                mismatched.append(record)
+    vcf_contigs = list(per_contig)
+    absent = [c for c in vcf_contigs if c not in genome.lengths]
+    if vcf_contigs and len(absent) == len(vcf_contigs):
+        genome_contigs = list(genome.lengths)
+        raise InputError(vcf, f"none of the VCF's contigs ({_names(vcf_contigs)}) is in the "
+                              f"FASTA {genome.path} ({_names(genome_contigs)})"
+                              f"{_contig_hint(vcf_contigs, genome_contigs)}")
+    if absent:
+        log.warning("%s: %d record(s) on %d contig(s) absent from the FASTA %s, reported as "
+                    "unknown_contig: %s", vcf, sum(per_contig[c] for c in absent), len(absent),
+                    genome.path, _names(absent))
+    if not n_mismatched:
+        return
+    examples = "; ".join(
+        f"line {r.line} {r.chrom}:{r.pos} REF {r.ref[:20]} but the FASTA has "
+        f"{_genome_ref(genome, r)[:20] or 'nothing (past the contig end)'}" for r in mismatched)
+    share = n_mismatched / compared
+    if (n_mismatched > max(max_ref_mismatch * compared, 1)) or n_mismatched == compared:
+        raise InputError(vcf, f"REF differs from the FASTA {genome.path} in {n_mismatched} of "
+                              f"{compared} record(s) ({share:.0%}, more than the "
+                              f"{max_ref_mismatch:.0%} allowed): is it the genome (and assembly "
+                              f"version) the VCF was called on? First: {examples}")
+    log.warning("%s: REF differs from the FASTA in %d of %d record(s) (%.1f%%), reported as "
+                "ref_mismatch: %s", vcf, n_mismatched, compared, 100 * share, examples)
+
+
+def _genome_ref(genome: Genome, record: VcfRecord) -> str:
+    start = record.pos - 1
+    end = min(start + len(record.ref), genome.lengths[record.chrom])
+    return genome.fetch(record.chrom, start, end) if end > start else ""
+
+
 def score_vcf(model: TwoTower, vcf: PathLike, fasta: PathLike, genes: dict[str, Gene],
-              layout: WindowLayout = DEFAULT_LAYOUT, batch_size: int = 128, sliced: bool = True
+              layout: WindowLayout = DEFAULT_LAYOUT, batch_size: int = 128, sliced: bool = True,
+              max_ref_mismatch: float = DEFAULT_MAX_REF_MISMATCH
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The variant table and the gene table of every allele of ``vcf`` that touches a window
-    (``sliced=False``: every ALT window by a full tower pass, see the module docstring)."""
+    (``sliced=False``: every ALT window by a full tower pass, see the module docstring).
+
+    The VCF is first checked against the genome (:func:`check_vcf_against_genome`): an
+    InputError when none of its contigs is in the FASTA, or when REF differs from the genome in
+    more than ``max_ref_mismatch`` (a share, default 0.05) of the records; fewer mismatches are
+    a warning and rows of status ``ref_mismatch``.
+    """
     genome = Genome(fasta)
     try:
+        check_vcf_against_genome(vcf, genome, max_ref_mismatch)
         scorer = VariantScorer(model, genome, list(genes.values()), layout, batch_size, sliced)
         for record in read_vcf(vcf):
             scorer.add(record)
@@ -589,13 +776,24 @@ def run(args: argparse.Namespace) -> int:
     model = load_plantt(args.model)
     genes = read_genes(Path(args.annotation))
     layout = WindowLayout(args.upstream, args.gene_part, args.downstream, args.mask)
-    variants, per_gene = score_vcf(model, args.vcf, args.fasta, genes, layout, args.batch_size)
+    variants, per_gene = score_vcf(model, args.vcf, args.fasta, genes, layout, args.batch_size,
+                                   max_ref_mismatch=args.max_ref_mismatch)
     write_tsv(variants, args.out, float_format="%.6g")
     if args.gene_table:
         write_tsv(per_gene, args.gene_table, float_format="%.6g")
     log.info("%d allele row(s) (%d scored) over %d gene(s) written to %s", len(variants),
              int((variants["status"] == "ok").sum()), len(per_gene), args.out)
     return 0
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}")
+    return value
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -612,5 +810,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gene-table", help="TSV: per gene, the sum of effects and the "
                                              "strongest variant")
     parser.add_argument("--batch-size", type=int, default=128, help="windows per tower pass")
+    parser.add_argument("--max-ref-mismatch", type=_share, default=DEFAULT_MAX_REF_MISMATCH,
+                        metavar="SHARE",
+                        help="stop with an error when REF differs from the FASTA in more than "
+                             "this share of the VCF's records (a VCF of another genome or "
+                             "assembly version; default %(default)s); below it, a warning and "
+                             "rows of status ref_mismatch")
     add_layout_arguments(parser)
     parser.set_defaults(func=run)
