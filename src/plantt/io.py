@@ -201,16 +201,33 @@ def open_text(path: PathLike) -> IO[str]:
     return open(path, encoding="utf-8")
 
 
+def _first_undecodable_line(path: PathLike) -> int | None:
+    """The number of the first line of ``path`` that is not UTF-8 (for an error message)."""
+    opener = gzip.open if is_gzip(path) else open
+    try:
+        with opener(path, "rb") as handle:
+            for lineno, raw in enumerate(handle, 1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    return lineno
+    except (OSError, EOFError, zlib.error):
+        pass
+    return None
+
+
 def iter_lines(path: PathLike) -> Iterator[tuple[int, str]]:
-    """The lines of a text file (plain or gzip), numbered from 1; a file that is not text, or
-    truncated or corrupt gzip, is an InputError naming the line where reading failed."""
+    """The lines of a text file (plain or gzip), numbered from 1; a file that is not UTF-8 text,
+    or truncated or corrupt gzip, is an InputError naming the line where reading failed."""
     lineno = 0
     try:
         with open_text(path) as handle:
             for lineno, line in enumerate(handle, 1):
                 yield lineno, line
     except UnicodeDecodeError:
-        raise InputError(path, _NOT_TEXT, line=lineno + 1) from None
+        # A text reader decodes ahead in blocks: find the line itself.
+        raise InputError(path, _NOT_TEXT, line=_first_undecodable_line(path) or lineno + 1
+                         ) from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise InputError(path, _truncated(err), line=lineno + 1) from None
 
@@ -239,7 +256,7 @@ def read_tsv(path: PathLike, required: list[str] | None = None, **kwargs: Any) -
                                    "(tab-separated)", line=line) from None
         raise InputError(path, f"not a tab-separated table ({str(err).strip()})") from None
     except UnicodeDecodeError:
-        raise InputError(path, _NOT_TEXT) from None
+        raise InputError(path, _NOT_TEXT, line=_first_undecodable_line(path)) from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise InputError(path, _truncated(err)) from None
     except (TypeError, ValueError) as err:
