@@ -358,9 +358,11 @@ COUNT_KILLS = {
 }
 
 WINDOWS_KILLS = {
-    # pyfaidx has opened (and so emptied) the .fai it builds on the first run, not yet written it
+    # pyfaidx has opened the .fai it builds on the first run (its temporary: plantt.windows builds
+    # it through atomic_path, as pyfaidx would write it in place), not yet written it
     "while indexing the genome": [pause_at("indexing", "shutil:copyfileobj",
-                                           name=r"genome\.fa\.fai", arg=1)],
+                                           name=TEMP_TAG.join([r"\.genome\.fa\.fai\.", r"\w{8}\.fai"]),
+                                           arg=1)],
     "while extracting": [pause_at("extracting", "plantt.windows:part_intervals")],
     "while writing the windows": [replace_of("fasta", r"sp\.fa")],
     "between the two outputs": [replace_of("coords", r"sp\.coords\.tsv")],
@@ -406,16 +408,7 @@ def uninterrupted_windows(inputs: Path, tmp_path_factory: pytest.TempPathFactory
     return files(workdir / "results")
 
 
-# Known bug (plantt.windows, not fixed here): pyfaidx writes the .fai in place, so a kill while it
-# is written leaves it empty (or truncated) and newer than the FASTA, and every rerun trusts it:
-# "6 gene(s) ... lie on contigs absent from the FASTA" until the .fai is deleted. A fix: build a
-# missing or stale index through atomic_path (pyfaidx.Faidx(fasta, indexname=tmp)).
-FAI_BUG = pytest.mark.xfail(strict=True, reason="pyfaidx writes the .fai in place: a kill leaves "
-                                                "it empty and reruns trust it")
-
-
-@pytest.mark.parametrize("where", [pytest.param(w, marks=FAI_BUG) if "indexing" in w else w
-                                   for w in WINDOWS_KILLS])
+@pytest.mark.parametrize("where", list(WINDOWS_KILLS))
 def test_killed_window_extraction_reruns_to_the_same_bytes(zygote, inputs, uninterrupted_windows,
                                                            tmp_path, where):
     spec = windows_job(inputs, tmp_path)

@@ -17,12 +17,14 @@ first and last 500 bases then overlap (and, below 500 bp, reach past the gene in
 every window has the same length and the TSS and TTS stay at fixed indices.
 
 Each window is read as two contiguous genomic blocks (upstream + gene_start and gene_end +
-downstream), so 20,000 genes take about 40,000 pyfaidx reads; everything else is array arithmetic.
+downstream), so 20,000 genes take about 40,000 FASTA reads; everything else is array arithmetic. The
+genome FASTA may be plain or bgzip-compressed (:func:`open_genome`); plain gzip is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +33,21 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import pandas as pd
 import pyfaidx
+import pysam
 
 from plantt.annotation import Gene, read_genes
 from plantt.encoding import N_CODE, decode, encode, reverse_complement_codes
-from plantt.io import InputError, PathLike, atomic_open, get_logger, open_text, read_tsv, write_tsv
+from plantt.io import (
+    InputError,
+    PathLike,
+    atomic_open,
+    atomic_path,
+    get_logger,
+    is_gzip,
+    iter_lines,
+    read_tsv,
+    write_tsv,
+)
 
 log = get_logger("windows")
 
@@ -168,13 +181,129 @@ def part_intervals(genes: Sequence[Gene], layout: WindowLayout = DEFAULT_LAYOUT)
     return table.drop(columns=["_gene", "_part"]).reset_index(drop=True)
 
 
-def _open_fasta(path: PathLike) -> pyfaidx.Fasta:
+_BGZF_EXTRA = b"BC\x02\x00"  # the BGZF extra subfield that tells bgzip data from plain gzip
+# What a genome FASTA may hold in sequence lines: IUPAC letters (any case) and gap symbols.
+_SEQUENCE_CHARS = re.compile(r"[A-Za-z*.\-]*")
+
+
+def fasta_compression(path: PathLike) -> str:
+    """``"bgzip"``, ``"gzip"`` or ``"none"``, from the file's first bytes (not its name)."""
+    if not is_gzip(path):
+        return "none"
+    with open(path, "rb") as handle:
+        header = handle.read(18)
+    # gzip header: FLG (byte 3) with FEXTRA, XLEN (bytes 10-11), then BGZF's "BC" subfield.
+    return "bgzip" if len(header) == 18 and header[3] & 4 and header[12:16] == _BGZF_EXTRA else "gzip"
+
+
+class GenomeFasta:
+    """Random access to a genome FASTA: plain text (pyfaidx) or bgzip-compressed (pysam).
+
+    Open it with :func:`open_genome`. Record names are the first word of each header line.
+    """
+
+    def __init__(self, path: PathLike, reader: pyfaidx.Fasta | pysam.FastaFile):
+        self.path = path
+        self._reader = reader
+        if isinstance(reader, pyfaidx.Fasta):
+            self.lengths = {name: len(record) for name, record in reader.records.items()}
+        else:
+            self.lengths = dict(zip(reader.references, reader.lengths, strict=True))
+
+    def __enter__(self) -> GenomeFasta:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def fetch(self, seqid: str, start: int, end: int) -> str:
+        """Bases of [start, end) of ``seqid`` (0-based) as in the file, N past either contig end.
+
+        Bytes that are not sequence letters (binary data, a stale index pointing into the wrong
+        place) are an InputError rather than silently read as N.
+        """
+        length = self.lengths.get(seqid)
+        if length is None:
+            raise InputError(self.path, f"no sequence named {seqid!r} in this FASTA", record=seqid)
+        pad_left = max(0, min(end, 0) - start)
+        pad_right = max(0, end - max(start, length))
+        lo, hi = start + pad_left, end - pad_right
+        bases = ""
+        if hi > lo:
+            try:
+                if isinstance(self._reader, pyfaidx.Fasta):
+                    bases = self._reader[seqid][lo:hi]
+                else:
+                    bases = self._reader.fetch(seqid, lo, hi)
+            except UnicodeDecodeError:
+                raise InputError(self.path, f"{seqid}:{lo + 1}-{hi} is not text (binary data "
+                                            "in the sequence)", record=seqid) from None
+            except (OSError, ValueError) as err:
+                raise InputError(self.path, f"cannot read {seqid}:{lo + 1}-{hi}: {err}",
+                                 record=seqid) from None
+        if len(bases) != hi - lo:
+            raise InputError(self.path, f"read {len(bases)} bases of {seqid}:{lo}-{hi}, "
+                                        f"expected {hi - lo} (is the .fai index stale?)", record=seqid)
+        if not _SEQUENCE_CHARS.fullmatch(bases):
+            bad = next(c for c in bases if not _SEQUENCE_CHARS.fullmatch(c))
+            raise InputError(self.path, f"unexpected character {bad!r} in {seqid}:{lo + 1}-{hi}; "
+                                        "expected sequence letters (is the file binary, or its "
+                                        ".fai index stale?)", record=seqid)
+        return "N" * pad_left + bases + "N" * pad_right
+
+
+def _index_plain_fasta(fasta: str) -> None:
+    """Build the ``.fai`` of a plain FASTA through a temporary when it is missing, empty or older
+    than the FASTA. pyfaidx writes the index in place: a run killed while it wrote would leave an
+    empty or truncated index, newer than the FASTA, that every later run would trust."""
+    fai, source = Path(fasta + ".fai"), Path(fasta)
     try:
-        return pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=False)
+        index, data = fai.stat(), source.stat()
+        if index.st_mtime >= data.st_mtime and (index.st_size > 0 or data.st_size == 0):
+            return
     except FileNotFoundError:
-        raise InputError(path, "FASTA file not found") from None
+        pass
+    with atomic_path(fai, suffix=".fai") as tmp:
+        tmp.unlink()  # pyfaidx would read the empty temporary as an up-to-date index
+        pyfaidx.Faidx(fasta, indexname=str(tmp), as_raw=True).close()
+
+
+def open_genome(path: PathLike) -> GenomeFasta:
+    """Open a genome FASTA for random access, building its index if it has none.
+
+    Plain FASTA is read with pyfaidx (index ``.fai`` beside it), bgzip-compressed FASTA with
+    pysam (``.fai`` and ``.gzi``, as ``samtools faidx`` writes them), whatever the file's name.
+    Plain gzip cannot be read by position, so it is an InputError that says how to fix it; so are
+    a missing file, a FASTA that cannot be indexed (the reason given) and non-text data.
+    """
+    compression = fasta_compression(path)  # InputError for a missing file or a directory
+    if compression == "gzip":
+        raise InputError(path, "plain gzip-compressed FASTA cannot be read by position; decompress "
+                               "it (gunzip), or compress it with `bgzip` and index it with "
+                               "`samtools faidx`")
+    name = str(path)
+    try:
+        # pyfaidx picks its reader by the name (".gz" means BioPython's bgzip reader), so plain
+        # text named .gz and all bgzip data go to pysam, which reads either by content.
+        if compression == "bgzip" or name.lower().endswith((".gz", ".bgz")):
+            return GenomeFasta(path, pysam.FastaFile(name))
+        _index_plain_fasta(name)
+        return GenomeFasta(path, pyfaidx.Fasta(name, as_raw=True, sequence_always_upper=False))
+    except UnicodeDecodeError:
+        raise InputError(path, "not a text FASTA (binary data, or compressed other than with "
+                               "bgzip)") from None
     except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, ValueError) as err:
         raise InputError(path, f"cannot index this FASTA: {err}") from None
+    except OSError as err:
+        # pysam reports only "error when opening file"; htslib prints the reason to stderr.
+        kind = "bgzip-compressed " if compression == "bgzip" else ""
+        raise InputError(path, f"cannot read or index this {kind}FASTA ({err}); expected "
+                               "'>name' header lines and, within a record, sequence lines of one "
+                               "length but the last (`samtools faidx` names the offending line), "
+                               "and a writable directory for the index") from None
 
 
 def _check_contigs(genes: Sequence[Gene], contig_lengths: dict[str, int], fasta: PathLike,
@@ -187,26 +316,13 @@ def _check_contigs(genes: Sequence[Gene], contig_lengths: dict[str, int], fasta:
                                 f"FASTA: {examples}", record=missing[0].gene_id)
 
 
-def _read_block(fasta: pyfaidx.Fasta, seqid: str, contig_length: int, start: int,
-                end: int) -> str:
-    """Bases of [start, end) with N for positions past either contig end."""
-    pad_left = max(0, min(end, 0) - start)
-    pad_right = max(0, end - max(start, contig_length))
-    lo, hi = start + pad_left, end - pad_right
-    bases = fasta[seqid][lo:hi] if hi > lo else ""
-    if len(bases) != hi - lo:
-        raise InputError(fasta.filename, f"read {len(bases)} bases of {seqid}:{lo}-{hi}, "
-                                         f"expected {hi - lo} (is the .fai index stale?)")
-    return "N" * pad_left + bases + "N" * pad_right
-
-
 def extract_windows(fasta_path: PathLike, genes: Sequence[Gene],
                     layout: WindowLayout = DEFAULT_LAYOUT,
                     annotation: PathLike | None = None) -> WindowSet:
     """Windows of ``genes`` from ``fasta_path`` (transcript orientation, masked, encoded)."""
-    fasta = _open_fasta(fasta_path)
+    fasta = open_genome(fasta_path)
     try:
-        lengths = {name: len(record) for name, record in fasta.records.items()}
+        lengths = fasta.lengths
         _check_contigs(genes, lengths, fasta_path, annotation)
         parts = part_intervals(genes, layout)
         # Genomic left-to-right pairs of parts form two contiguous blocks per window.
@@ -215,13 +331,11 @@ def extract_windows(fasta_path: PathLike, genes: Sequence[Gene],
         ends = parts["end"].to_numpy().reshape(-1, n_parts)
         chunks: list[str] = []
         for i, gene in enumerate(genes):
-            contig_length = lengths[gene.seqid]
             # plus: [upstream|gene_start] [gene_end|downstream]
             # minus: [downstream|gene_end] [gene_start|upstream] (genomic order)
             blocks = ((0, 1), (2, 3)) if gene.strand == "+" else ((3, 2), (1, 0))
             for left, right in blocks:
-                chunks.append(_read_block(fasta, gene.seqid, contig_length,
-                                          int(starts[i, left]), int(ends[i, right])))
+                chunks.append(fasta.fetch(gene.seqid, int(starts[i, left]), int(ends[i, right])))
     finally:
         fasta.close()
     codes = encode("".join(chunks)).reshape(len(genes), layout.length) if genes else np.zeros(
@@ -255,8 +369,7 @@ def write_fasta(gene_ids: Sequence[str], codes: np.ndarray, out: PathLike) -> No
 
 def read_gene_list(path: PathLike) -> list[str]:
     """Gene ids, one per line (blank lines and ``#`` comments ignored), first occurrence order."""
-    with open_text(path) as handle:
-        ids = [line.split("\t")[0].strip() for line in handle]
+    ids = [line.split("\t")[0].strip() for _, line in iter_lines(path)]
     ids = [i for i in ids if i and not i.startswith("#")]
     return list(dict.fromkeys(ids))
 
