@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
-from plantt.cli import build_parser, main
+from plantt.cli import COMMANDS, build_parser, main
 
 EXPECTED = ["simulate", "count", "orthologs", "windows", "labels", "splits", "encode",
             "proseq-bigwig", "pause-index", "train", "evaluate", "predict", "fit", "attribute", "ism",
@@ -18,6 +21,42 @@ def test_all_subcommands_registered() -> None:
     parser = build_parser()
     choices = next(a.choices for a in parser._actions if getattr(a, "choices", None))
     assert set(EXPECTED) <= set(choices)
+
+
+def test_the_command_table_matches_what_the_modules_register() -> None:
+    """`plantt --help` lists the commands from plantt.cli.COMMANDS without importing their
+    modules: the table must name every subcommand each module registers, with its help."""
+    registered = {}
+    for module in dict.fromkeys(m for m, _ in COMMANDS.values()):
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers()
+        importlib.import_module(module).register_cli(subparsers)
+        for action in subparsers._choices_actions:
+            registered[action.dest] = (module, action.help)
+    assert registered == COMMANDS
+
+
+@pytest.mark.parametrize(("argv", "absent"), [
+    (["--help"], ["torch", "pandas", "sklearn", "plantt.windows"]),
+    # data preparation needs no PyTorch (nor the other commands' modules)
+    (["windows", "--help"], ["torch", "plantt.train", "plantt.simulate"]),
+    (["labels", "--help"], ["torch", "plantt.windows"]),
+])
+def test_help_imports_only_what_the_command_needs(argv, absent) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        from plantt.cli import main
+        try:
+            main({argv!r})
+        except SystemExit:
+            pass
+        print("LOADED", [name for name in {absent!r} if name in sys.modules])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: plantt" in proc.stdout
+    assert proc.stdout.strip().endswith("LOADED []"), proc.stdout[-500:]
 
 
 @pytest.mark.parametrize("command", EXPECTED)

@@ -14,41 +14,80 @@ from plantt import __version__
 from plantt.allocator import retain_freed_memory
 from plantt.io import InputError, setup_logging
 
-COMMAND_MODULES = [
-    "plantt.simulate",
-    "plantt.quantify",
-    "plantt.orthologs",
-    "plantt.windows",
-    "plantt.labels",
-    "plantt.splits",
-    "plantt.dataset",
-    "plantt.proseq",
-    "plantt.cv",
-    "plantt.predict",
-    "plantt.fit",
-    "plantt.attribution",
-    "plantt.motifs",
-    "plantt.ism",
-    "plantt.editing",
-    "plantt.variants",
-    "plantt.legacy",
-]
+# Every subcommand, the module that defines it and its one-line help. `plantt --help` lists them
+# from this table, and `plantt COMMAND ...` imports only COMMAND's module: importing them all (and
+# with them PyTorch, scikit-learn, captum) took 5 s before anything was printed.
+# tests/test_cli.py checks that the table matches what the modules register.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("plantt.simulate",
+                 "generate the demo dataset (four species, reads, orthogroups, known grammar)"),
+    "count": ("plantt.quantify", "count reads per gene in a BAM file"),
+    "orthologs": ("plantt.orthologs", "single-copy ortholog pairs from OrthoFinder orthogroups"),
+    "windows": ("plantt.windows", "sequence windows around each gene's TSS and TTS"),
+    "labels": ("plantt.labels", "Cohen's d between the genes of each ortholog pair"),
+    "splits": ("plantt.splits", "orthogroup-guided cross-validation folds"),
+    "encode": ("plantt.dataset", "encode windows FASTAs into one memory-mappable array"),
+    "proseq-bigwig": ("plantt.proseq",
+                      "PRO-seq polymerase (RNA 3' end) CPM bigWigs, one per strand"),
+    "pause-index": ("plantt.proseq", "PRO-seq pause index per gene (PEPPRO-style pause window)"),
+    "train": ("plantt.cv", "train one cross-validation fold and predict its test pairs"),
+    "evaluate": ("plantt.cv", "metrics per fold and mean ± SD across folds from predictions tables"),
+    "predict": ("plantt.predict",
+                "predict expression differences of pairs, or expression of sequences"),
+    "fit": ("plantt.fit", "train and cross-validate models on a table of your own sequences"),
+    "attribute": ("plantt.attribution", "DeepLift attributions of PlanTT's expression estimate"),
+    "motifs": ("plantt.motifs", "TF-MoDISco patterns of the fold models, matched to known motifs"),
+    "ism": ("plantt.ism",
+            "in-silico mutagenesis: predicted effect of every single-base substitution"),
+    "edit": ("plantt.editing",
+             "hill-climbing single-base edits that raise or lower predicted expression"),
+    "variants": ("plantt.variants",
+                 "predicted expression effect of VCF variants through gene windows"),
+    "legacy-input": ("plantt.legacy",
+                     "build 3000-base inputs (1500 promoter + 1500 terminator) for the imported "
+                     "published model; optionally score them"),
+    "import-weights": ("plantt.legacy", "turn the published PlanTT-CNN weights (planttcnn.pt) "
+                                        "into a plantt model directory"),
+}
+COMMAND_MODULES = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (its first argument that is not an option)."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``plantt`` parser: the module of ``command`` registers its subcommands in full, every
+    other subcommand is listed by name and help only (``None``: all of them in full)."""
     parser = argparse.ArgumentParser(
         prog="plantt",
         description="PlanTT: contrastive models of gene expression from ortholog pairs.",
     )
     parser.add_argument("--version", action="version", version=f"plantt {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register_cli(subparsers)
+    if command is None:
+        for name in COMMAND_MODULES:
+            importlib.import_module(name).register_cli(subparsers)
+        return parser
+    full = COMMANDS[command][0] if command in COMMANDS else None
+    for name, (module, help_text) in COMMANDS.items():
+        if module == full:
+            if name == command:
+                importlib.import_module(module).register_cli(subparsers)
+            # (the module's other subcommands came with it)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(argv)
+    parser = build_parser(command if command in COMMANDS else "")
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -10,8 +10,16 @@ N=[0.25,0.25,0.25,0.25]; tensors are channels-first, shape (batch, 4, length).
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
+
+# PyTorch is imported by the one function that builds tensors: the data-preparation steps (windows,
+# encoding, labels) use the rest of this module and need not pay seconds to import it.
 
 ALPHABET = "ACGTN"
 N_CODE = 4
@@ -25,10 +33,15 @@ _DECODE = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)
 # complement of codes: A<->T, C<->G, N->N
 _COMPLEMENT_CODE = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
 
-_SOFT_TABLE = torch.tensor(
-    [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0],
-     [0.25, 0.25, 0.25, 0.25]]
-)
+_SOFT_ROWS = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0],
+              [0.0, 0.0, 0.0, 1.0], [0.25, 0.25, 0.25, 0.25]]
+
+
+@cache
+def _soft_table() -> torch.Tensor:
+    import torch
+
+    return torch.tensor(_SOFT_ROWS)
 
 _COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 
@@ -58,13 +71,17 @@ def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
     return _COMPLEMENT_CODE[np.asarray(codes)][..., ::-1].copy()
 
 
-def soft_one_hot(codes: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(batch, length) or (length,) uint8 codes -> (batch, 4, length) soft one-hot tensor.
+def soft_one_hot(codes: torch.Tensor | np.ndarray, dtype: torch.dtype | None = None
+                 ) -> torch.Tensor:
+    """(batch, length) or (length,) uint8 codes -> (batch, 4, length) soft one-hot tensor
+    (float32 unless ``dtype`` is given).
 
     Built on the fly from codes (1 byte per base) so whole datasets fit in device memory.
     """
+    import torch
+
     codes_t = torch.as_tensor(codes)
     if codes_t.dim() == 1:
         codes_t = codes_t.unsqueeze(0)
-    table = _SOFT_TABLE.to(device=codes_t.device, dtype=dtype)
+    table = _soft_table().to(device=codes_t.device, dtype=dtype or torch.float32)
     return table[codes_t.long()].transpose(1, 2).contiguous()

@@ -19,9 +19,10 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 PathLike = str | os.PathLike
 
@@ -160,6 +161,7 @@ def atomic_open(target: PathLike, mode: str = "w") -> Iterator[IO[Any]]:
 
 def write_tsv(df: pd.DataFrame, target: PathLike, **kwargs: Any) -> None:
     """Write a table as TSV (one header line, no index) atomically."""
+    # (pandas is imported where tables are read or written: `plantt --help` should not wait for it)
     kwargs.setdefault("index", False)
     kwargs.setdefault("sep", "\t")
     with atomic_open(target) as handle:
@@ -242,6 +244,8 @@ def read_tsv(path: PathLike, required: list[str] | None = None, **kwargs: Any) -
     fields than the header (with the line), binary or truncated data, values of the wrong type
     for a ``dtype`` asked for.
     """
+    import pandas as pd
+
     kwargs.setdefault("sep", "\t")
     try:
         with open_text(path) as handle:
