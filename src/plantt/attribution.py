@@ -686,5 +686,5 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, type=Path,
                         help=".npz of the attributions (n x 4 x L) and deviations")
     parser.add_argument("--profile", help="TSV of the mean |attribution| per position")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="sequences per DeepLift pass")
     parser.set_defaults(func=run)

@@ -249,8 +249,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--windows", required=True, help="encoded windows (.npy)")
     train.add_argument("--genes", required=True, help="genes table of the encoded windows")
     train.add_argument("--splits", required=True, help="splits table of one assay")
-    train.add_argument("--fold", required=True, type=int)
-    train.add_argument("--assay", required=True)
+    train.add_argument("--fold", required=True, type=int, help="the fold to train (0-based)")
+    train.add_argument("--assay", required=True, help="assay name, recorded with the model")
     train.add_argument("--model", default="plantt",
                        help="plantt, washburn, plantt_shuffled, kmer or plantt_from_<assay>")
     train.add_argument("--out", required=True, help="model directory to write")
@@ -262,6 +262,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(func=_run_train)
     evaluate_parser = subparsers.add_parser(
         "evaluate", help="metrics per fold and mean ± SD across folds from predictions tables")
-    evaluate_parser.add_argument("--predictions", nargs="+", required=True)
+    evaluate_parser.add_argument("--predictions", nargs="+", required=True,
+                                 help="predictions.tsv of every fold and model")
     evaluate_parser.add_argument("--out", required=True, help="directory for the tables")
     evaluate_parser.set_defaults(func=_run_evaluate)

@@ -955,7 +955,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                         help="target false discovery rate of seqlet windows")
     parser.add_argument("--max-seqlets", type=int, default=2000,
                         help="TF-MoDISco's max_seqlets_per_metacluster")
-    parser.add_argument("--leiden-runs", type=int, default=2)
+    parser.add_argument("--leiden-runs", type=int, default=2,
+                        help="TF-MoDISco Leiden clustering runs (more: steadier patterns, slower)")
     parser.add_argument("--max-q", type=float, default=0.05, help="TOMTOM q-value threshold")
     parser.add_argument("--decoys", type=int, default=0,
                         help="column-shuffled decoys per known motif added to TOMTOM's targets "
@@ -963,8 +964,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-fraction-in-region", type=float, default=0.7,
                         help="with a grammar: share of a pattern's seqlets that must lie in the "
                              "planted motif's region for it to count as recovered")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the gene draw, the shuffled references and the jitter")
+    parser.add_argument("--batch-size", type=int, default=64, help="sequences per DeepLift pass")
     parser.add_argument("--title", help="title of patterns.png")
     add_layout_arguments(parser)
     parser.set_defaults(func=run)

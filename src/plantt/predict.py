@@ -244,7 +244,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                         help="single sequences: a FASTA, or a TSV/CSV with a sequence column")
     parser.add_argument("--fasta-b", metavar="FASTA", help="sequences of gene b (with --fasta-a)")
     parser.add_argument("--out", required=True, metavar="TSV", help="output table")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="sequences per forward pass")
     parser.add_argument("--device", default=None,
                         help="cpu, cuda, cuda:1, mps (default: the best available)")
     parser.set_defaults(func=_run_checked)

@@ -505,10 +505,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     bigwig = subparsers.add_parser(
         "proseq-bigwig", help="PRO-seq polymerase (RNA 3' end) CPM bigWigs, one per strand",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    bigwig.add_argument("--bam", required=True)
+    bigwig.add_argument("--bam", required=True, help="paired-end PRO-seq alignments (BAM, indexed)")
     bigwig.add_argument("--plus", required=True, help="bigWig of the plus strand")
     bigwig.add_argument("--minus", required=True, help="bigWig of the minus strand (values > 0)")
-    bigwig.add_argument("--min-mapq", type=int, default=255)
+    bigwig.add_argument("--min-mapq", type=int, default=255,
+                        help="use only alignments of at least this MAPQ")
     bigwig.set_defaults(func=_run_bigwig)
 
     pausing = subparsers.add_parser(
@@ -517,11 +518,17 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     pausing.add_argument("--bam", required=True, nargs="+", help="replicates, pooled")
     pausing.add_argument("--annotation", required=True, help="GFF3 or GTF")
     pausing.add_argument("--out", required=True, help="TSV, one row per gene")
-    pausing.add_argument("--min-mapq", type=int, default=255)
+    pausing.add_argument("--min-mapq", type=int, default=255,
+                         help="use only alignments of at least this MAPQ")
     defaults = PauseSettings()
-    pausing.add_argument("--region", type=int, default=defaults.region)
-    pausing.add_argument("--window", type=int, default=defaults.window)
-    pausing.add_argument("--body-start", type=int, default=defaults.body_start)
-    pausing.add_argument("--body-end-before-tts", type=int, default=defaults.body_end_before_tts)
-    pausing.add_argument("--min-reads", type=int, default=defaults.min_reads)
+    pausing.add_argument("--region", type=int, default=defaults.region,
+                         help="the pause window is searched from the TSS to this many bp after it")
+    pausing.add_argument("--window", type=int, default=defaults.window,
+                         help="pause window width (bp): the one with most reads in the region")
+    pausing.add_argument("--body-start", type=int, default=defaults.body_start,
+                         help="the gene body starts this many bp after the TSS")
+    pausing.add_argument("--body-end-before-tts", type=int, default=defaults.body_end_before_tts,
+                         help="the gene body ends this many bp before the TTS")
+    pausing.add_argument("--min-reads", type=int, default=defaults.min_reads,
+                         help="genes with fewer gene-body reads (pooled) are marked not covered")
     pausing.set_defaults(func=_run_pausing)

@@ -245,12 +245,18 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("count", help="count reads per gene in a BAM file",
                                    description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bam", required=True)
+    parser.add_argument("--bam", required=True, help="aligned reads (BAM, indexed)")
     parser.add_argument("--annotation", required=True, help="GFF3 or GTF")
-    parser.add_argument("--assay", required=True, choices=ASSAYS)
+    parser.add_argument("--assay", required=True, choices=ASSAYS,
+                        help="rnaseq3p: read 5' ends in the 3'-extended gene; proseq: RNA 3' ends "
+                             "in the gene body")
     parser.add_argument("--out", required=True, help="TSV: gene_id, count")
     parser.add_argument("--summary", help="TSV of assigned/ambiguous/... counts")
-    parser.add_argument("--min-mapq", type=int, default=255)
-    parser.add_argument("--extension", type=int, default=500)
-    parser.add_argument("--tss-offset", type=int, default=0)
+    parser.add_argument("--min-mapq", type=int, default=255,
+                        help="count only alignments of at least this MAPQ (STAR: 255 = unique)")
+    parser.add_argument("--extension", type=int, default=500,
+                        help="rnaseq3p: extend genes this many bp past their 3' end (not into "
+                             "the next gene on the strand)")
+    parser.add_argument("--tss-offset", type=int, default=0,
+                        help="proseq: count from this many bp after the TSS (0 = whole gene)")
     parser.set_defaults(func=_run_count)
