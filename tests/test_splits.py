@@ -201,3 +201,100 @@ def test_orthogroup_with_two_labels_is_an_error(tmp_path: Path,
     assert code == 1
     err = capsys.readouterr().err
     assert "labels.tsv" in err and "OG00000" in err and "several labels" in err
+
+
+# ----------------------------------------------------------------------------------------------
+# One fold assignment for every assay (sequential training across assays)
+# ----------------------------------------------------------------------------------------------
+def two_assays(n: int = 300, dropped: int = 5, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Label tables of two assays over the same orthogroups, the second without ``dropped`` of
+    them (pairs without reads) and with its own d values."""
+    rng = np.random.default_rng(seed)
+    first = labels_table([(int(rng.integers(6)), list(rng.normal(size=3))) for _ in range(n)])
+    gone = set(rng.choice(first["orthogroup"].unique(), size=dropped, replace=False))
+    second = first[~first["orthogroup"].isin(gone)].copy()
+    second["d"] = rng.normal(size=len(second))
+    return first, second.reset_index(drop=True)
+
+
+def fold_of_test(splits: pd.DataFrame) -> pd.Series:
+    """The fold in whose test set each orthogroup lies."""
+    test = splits[splits["set"] == "test"].drop_duplicates("orthogroup")
+    return test.set_index("orthogroup")["fold"]
+
+
+def test_shared_folds_keep_each_orthogroup_in_its_test_fold_in_every_assay() -> None:
+    from plantt.splits import shared_orthogroups
+
+    first, second = two_assays()
+    shared = shared_orthogroups([first, second])
+    folds_first = fold_of_test(make_splits(first, seed=1, orthogroups=shared))
+    split_second = make_splits(second, seed=1, orthogroups=shared)
+    folds_second = fold_of_test(split_second)
+    assert len(folds_second) == second["orthogroup"].nunique()
+    assert (folds_first.loc[folds_second.index] == folds_second).all()
+    # signs are still balanced within every set of the second assay's own pairs
+    for _, part in split_second.groupby(["fold", "set"]):
+        assert abs(int((part["d"] > 0).sum()) - int((part["d"] < 0).sum())) <= 1
+    # what the shared assignment prevents: split alone, most orthogroups change fold
+    alone = fold_of_test(make_splits(second, seed=1))
+    moved = (folds_first.loc[alone.index] != alone).mean()
+    assert moved > 0.3, moved
+
+
+def test_shared_folds_are_the_usual_ones_when_the_assays_agree() -> None:
+    from plantt.splits import shared_orthogroups
+
+    first, _ = two_assays(n=120)
+    same_groups = first.assign(d=-first["d"])
+    pd.testing.assert_frame_equal(
+        make_splits(first, seed=4),
+        make_splits(first, seed=4, orthogroups=shared_orthogroups([first, same_groups])))
+
+
+def test_shared_orthogroups_refuse_an_orthogroup_labelled_twice_and_a_missing_one() -> None:
+    from plantt.io import InputError
+    from plantt.splits import shared_orthogroups
+
+    first, second = two_assays(n=40)
+    relabelled = second.copy()
+    og = relabelled["orthogroup"].iloc[0]
+    relabelled.loc[relabelled["orthogroup"] == og, "label"] = "{X,Y}"
+    with pytest.raises(InputError, match=rf"record '{og}'.*labelled"):
+        shared_orthogroups([first, relabelled], ["a.tsv", "b.tsv"])
+    with pytest.raises(InputError, match="missing from the shared fold assignment"):
+        make_splits(first, orthogroups=shared_orthogroups([second]))
+
+
+def test_leak_check_fires_on_folds_computed_apart_and_not_on_shared_ones(tmp_path: Path) -> None:
+    from plantt.cv import check_no_test_leak
+    from plantt.io import InputError, write_tsv
+    from plantt.splits import shared_orthogroups
+
+    first, second = two_assays()
+    shared = shared_orthogroups([first, second])
+    paths = {}
+    for name, table, groups in (("first_shared", first, shared), ("second_shared", second, shared),
+                                ("second_alone", second, None)):
+        paths[name] = tmp_path / f"{name}.tsv"
+        write_tsv(make_splits(table, seed=1, orthogroups=groups), paths[name])
+    for fold in range(5):
+        check_no_test_leak(paths["first_shared"], paths["second_shared"], fold)
+    with pytest.raises(InputError, match=r"fold 2 of the pre-training assay trained or validated "
+                                         r"on \d+ orthogroup\(s\) that are test orthogroups"):
+        check_no_test_leak(paths["first_shared"], paths["second_alone"], 2)
+
+
+def test_splits_cli_shares_the_folds(tmp_path: Path) -> None:
+    from plantt.io import write_tsv
+
+    first, second = two_assays(n=100)
+    write_tsv(first, tmp_path / "first.tsv")
+    write_tsv(second, tmp_path / "second.tsv")
+    for name, other in (("first", "second"), ("second", "first")):
+        assert cli.main(["splits", "--labels", str(tmp_path / f"{name}.tsv"), "--out",
+                         str(tmp_path / f"{name}.splits.tsv"), "--seed", "2", "--shared-with",
+                         str(tmp_path / f"{other}.tsv")]) == 0
+    folds = {name: fold_of_test(pd.read_csv(tmp_path / f"{name}.splits.tsv", sep="\t"))
+             for name in ("first", "second")}
+    assert (folds["first"].loc[folds["second"].index] == folds["second"]).all()

@@ -102,14 +102,41 @@ def _prediction_table(splits: pd.DataFrame, windows: EncodedWindows, fold: int, 
     }, columns=PREDICTION_COLUMNS)
 
 
+def check_no_test_leak(source_splits: PathLike, target_splits: PathLike, fold: int) -> None:
+    """Refuse to start fold ``fold`` from a model of another assay's fold ``fold`` whose training
+    or validation orthogroups include this fold's test orthogroups (sequential training, the
+    paper's Table 2): the test metrics would measure memory, not prediction. The message names
+    the orthogroups."""
+    source, target = read_splits(source_splits), read_splits(target_splits)
+    seen = set(source.loc[(source["fold"] == fold) & source["set"].isin(["train", "validation"]),
+                          "orthogroup"])
+    test = set(target.loc[(target["fold"] == fold) & (target["set"] == "test"), "orthogroup"])
+    leaked = sorted(seen & test)
+    if leaked:
+        raise InputError(source_splits, f"fold {fold} of the pre-training assay trained or "
+                                        f"validated on {len(leaked)} orthogroup(s) that are test "
+                                        f"orthogroups of fold {fold} in {target_splits}: "
+                                        f"{', '.join(map(str, leaked[:10]))}"
+                                        f"{' ...' if len(leaked) > 10 else ''}; compute the "
+                                        "assays' folds together (plantt splits --shared-with)",
+                         record=str(leaked[0]))
+
+
 def train_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike, fold: int,
                   assay: str, model: str, outdir: PathLike, settings: TrainSettings,
-                  init_weights: PathLike | None = None) -> pd.DataFrame:
+                  init_weights: PathLike | None = None, init_splits: PathLike | None = None
+                  ) -> pd.DataFrame:
     """Train ``model`` on ``fold`` and return its test-set predictions (PyTorch models; the
-    k-mer baseline is fitted by :func:`kmer_cv_fold`)."""
+    k-mer baseline is fitted by :func:`kmer_cv_fold`). ``init_splits``: the splits the
+    ``init_weights`` model was trained on, checked for a test leak (:func:`check_no_test_leak`)."""
     variant = ModelVariant.parse(model)
     if variant.kind == "kmer":
         raise ValueError("the k-mer baseline is not trained with PyTorch: use kmer_cv_fold")
+    if init_weights is not None and init_splits is not None:
+        check_no_test_leak(init_splits, splits_tsv, fold)
+    elif init_weights is not None:
+        log.warning("%s fold %d starts from %s without its splits: whether that model saw this "
+                    "fold's test orthogroups is not checked", model, fold, init_weights)
     windows, splits, train, val = _load_fold(codes_npy, genes_tsv, splits_tsv, fold)
     if variant.shuffled:
         train = shuffled_targets(train, settings.seed + 1)
@@ -228,7 +255,7 @@ def _run_train(args: argparse.Namespace) -> int:
     else:
         settings = load_train_settings(config, overrides)
         table = train_cv_fold(args.windows, args.genes, args.splits, args.fold, args.assay,
-                              args.model, args.out, settings, args.init_weights)
+                              args.model, args.out, settings, args.init_weights, args.init_splits)
     write_tsv(table, Path(args.out) / "predictions.tsv")
     return 0
 
@@ -259,6 +286,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                                         "alphas)")
     train.add_argument("--set", help="JSON object of settings overriding --config")
     train.add_argument("--init-weights", help="weights.pt to start from (sequential training)")
+    train.add_argument("--init-splits", help="the splits TSV the --init-weights model was trained "
+                                             "on: refused if its fold saw this fold's test "
+                                             "orthogroups")
     train.set_defaults(func=_run_train)
     evaluate_parser = subparsers.add_parser(
         "evaluate", help="metrics per fold and mean ± SD across folds from predictions tables")

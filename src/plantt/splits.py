@@ -12,6 +12,15 @@ are flipped, ``(a, b, d) -> (b, a, -d)`` with every ``*_a``/``*_b`` column swapp
 positive and negative counts differ by at most one. Pairs with d = 0 have no sign and are left as
 they are. One ``numpy.random.Generator`` seeded once drives every choice, so a seed fixes the folds.
 
+Several assays share one fold assignment (``plantt splits --shared-with``, as the workflow does):
+the test folds are dealt over the union of the assays' orthogroups, so an orthogroup dropped from
+one assay's labels (a pair without reads) moves no other orthogroup, and each orthogroup has the
+same test fold in every assay. (Validation sets are drawn over the union too, but after the
+previous fold's sign balancing, which depends on the assay's own pairs: they may differ between
+assays, which leaks nothing.) Sequential training (fold k of one assay
+starting from fold k of another, the paper's Table 2) relies on it: the source model never saw
+the target fold's test orthogroups.
+
 The labels table (from ``plantt labels``) must give every pair non-empty ids and a finite d:
 ``plantt labels`` drops pairs whose d is undefined (zero pooled SD), so a missing, NaN, infinite or
 text d here is an :class:`~plantt.io.InputError` naming the line and the pair, never a fold trained
@@ -242,12 +251,49 @@ def balance_mask(d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return mask
 
 
+def shared_orthogroups(tables: list[pd.DataFrame], paths: list[PathLike | None] | None = None
+                       ) -> pd.DataFrame:
+    """The union of the orthogroups (with their labels) of several assays' label tables, the
+    set every assay's folds are dealt over (:func:`make_splits` ``orthogroups``), so that an
+    orthogroup is in the same fold's test set in every assay; an orthogroup labelled differently
+    in two tables is an InputError."""
+    paths = list(paths) if paths is not None else [None] * len(tables)
+    parts = [table[["orthogroup", "label"]].assign(source=str(path))
+             for table, path in zip(tables, paths, strict=True)]
+    union = pd.concat(parts, ignore_index=True).drop_duplicates(["orthogroup", "label"])
+    clash = union["orthogroup"].duplicated(keep=False)
+    if clash.any():
+        og = union.loc[clash, "orthogroup"].iloc[0]
+        found = union.loc[union["orthogroup"] == og]
+        raise InputError(found["source"].iloc[-1], "orthogroup labelled "
+                         + " and ".join(f"{row.label} (in {row.source})"
+                                        for row in found.itertuples())
+                         + "; the assays' label tables must come from the same ortholog pairs",
+                         record=og)
+    return orthogroup_table(union.drop(columns="source"))
+
+
 def make_splits(labels: pd.DataFrame, folds: int = DEFAULT_FOLDS,
                 validation_fraction: float = DEFAULT_VALIDATION_FRACTION, seed: int = 0,
-                path: PathLike | None = None) -> pd.DataFrame:
-    """All folds: one row per (pair, fold) with ``fold``, ``set`` and ``flipped`` added."""
+                path: PathLike | None = None, orthogroups: pd.DataFrame | None = None
+                ) -> pd.DataFrame:
+    """All folds: one row per (pair, fold) with ``fold``, ``set`` and ``flipped`` added.
+
+    ``orthogroups`` (``orthogroup``, ``label``; :func:`shared_orthogroups`): deal the folds over
+    these orthogroups instead of those of ``labels`` alone, so that every assay split with the
+    same table and seed puts each orthogroup in the same fold's test set, whichever pairs one
+    assay has dropped. Signs are balanced over ``labels``' own pairs. With the orthogroups of
+    ``labels`` themselves the result is the same as without.
+    """
     rng = np.random.default_rng(seed)
     groups = orthogroup_table(labels, path)
+    if orthogroups is not None:
+        missing = sorted(set(groups["orthogroup"]) - set(orthogroups["orthogroup"]))
+        if missing:
+            raise InputError(path, f"{len(missing)} orthogroup(s) missing from the shared fold "
+                                   f"assignment: {', '.join(map(str, missing[:5]))}",
+                             record=missing[0])
+        groups = orthogroup_table(orthogroups)
     test_fold = assign_test_folds(groups["label"], folds, rng)
     if len(groups) < folds:
         log.warning("only %d orthogroups for %d folds: some test sets are empty",
@@ -300,7 +346,12 @@ def run(args: argparse.Namespace) -> int:
                                f"{args.validation_fraction}")
     if args.folds < 2:
         raise InputError(None, f"--folds must be >= 2, got {args.folds}")
-    splits = make_splits(labels, args.folds, args.validation_fraction, args.seed, args.labels)
+    shared = None
+    if args.shared_with:
+        shared = shared_orthogroups([labels] + [read_labels(other) for other in args.shared_with],
+                                    [args.labels, *args.shared_with])
+    splits = make_splits(labels, args.folds, args.validation_fraction, args.seed, args.labels,
+                         orthogroups=shared)
     write_tsv(splits, args.out)
     summary = split_summary(splits)
     for (fold, name), sub in summary.groupby(["fold", "set"], sort=False):
@@ -326,4 +377,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                              "(default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="default %(default)s")
     parser.add_argument("--summary", help="counts per fold, set, label and sign (TSV)")
+    parser.add_argument("--shared-with", nargs="+", metavar="LABELS",
+                        help="the other assays' labels TSVs: folds are dealt over the union of "
+                             "the orthogroups, so that each orthogroup has the same test fold in "
+                             "every assay split with these tables and seed (needed for "
+                             "sequential training across assays)")
     parser.set_defaults(func=run)

@@ -247,11 +247,18 @@ def train_models(assay):
     return models
 
 
+def get_shared_fold_labels(wildcards):
+    """The other assays' label tables, whose orthogroups join this assay's fold assignment."""
+    return [f"results/labels/{a}.tsv" for a in ASSAYS_PRESENT if a != wildcards.assay]
+
+
 def get_init_weights(wildcards):
     if wildcards.model.startswith("plantt_from_"):
         source = wildcards.model.removeprefix("plantt_from_")
         return {
-            "init": f"results/models/{source}/plantt/fold_{wildcards.fold}/weights.pt"
+            "init": f"results/models/{source}/plantt/fold_{wildcards.fold}/weights.pt",
+            # checked: the source fold never trained on this fold's test orthogroups
+            "init_splits": f"results/splits/{source}.tsv",
         }
     return {}
 

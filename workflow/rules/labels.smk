@@ -18,9 +18,12 @@ rule cohens_d_labels:
         "../scripts/cohens_d_labels.py"
 
 
+# Every assay's folds are dealt over the orthogroups of all assays (one test fold per orthogroup
+# whatever pairs an assay drops): sequential training across assays relies on it.
 rule cv_splits:
     input:
-        "results/labels/{assay}.tsv",
+        labels="results/labels/{assay}.tsv",
+        shared=get_shared_fold_labels,
     output:
         splits="results/splits/{assay}.tsv",
         summary="results/splits/{assay}.summary.tsv",

@@ -8,9 +8,11 @@ from plantt.plots import plot_split_summary
 
 sm = snakemake
 settings = sm.params.settings
-_setup.run_plantt(["splits", "--labels", sm.input[0], "--out", sm.output.splits,
+shared = list(sm.input.shared)
+_setup.run_plantt(["splits", "--labels", sm.input.labels, "--out", sm.output.splits,
                    "--summary", sm.output.summary, "--folds", settings["folds"],
                    "--validation-fraction", settings["validation_fraction"],
-                   "--seed", settings["seed"]], sm.log[0])
+                   "--seed", settings["seed"], *(["--shared-with", *shared] if shared else [])],
+                  sm.log[0])
 plot_split_summary(pd.read_csv(sm.output.summary, sep="\t"), sm.output.plot,
                    title=f"{sm.wildcards.assay}: pairs per fold, set and sign")

@@ -12,5 +12,6 @@ setup_logging(sm.log[0])
 settings = load_train_settings(sm.params.settings)
 table = train_cv_fold(sm.input.codes, sm.input.genes, sm.input.splits, int(sm.wildcards.fold),
                       sm.wildcards.assay, sm.wildcards.model, Path(sm.output.weights).parent,
-                      settings, init_weights=sm.input.get("init"))
+                      settings, init_weights=sm.input.get("init"),
+                      init_splits=sm.input.get("init_splits"))
 write_tsv(table, sm.output.predictions)
