@@ -232,3 +232,23 @@ def test_test_panel_scores_test_genes_of_the_fold_with_its_model(tmp_path) -> No
     with pytest.raises(InputError, match="no test genes"):
         ism.ism_test_panel(tmp_path / "model", tmp_path / "encoded.npy", tmp_path / "genes.tsv",
                            tmp_path / "splits.tsv", fold=0, n_genes=3, species="sp9")
+
+
+def test_heatmap_rows_follow_measured_expression_else_the_predicted_score() -> None:
+    """The paper's Figure 6 orders genes by measured expression; without it (or where a gene
+    lacks one) the predicted sum(z) orders them."""
+    from plantt.ism import IsmResult, measured_expression, order_by_score
+
+    def result(score: float) -> IsmResult:
+        codes = np.zeros(4, dtype=np.uint8)
+        return IsmResult(codes=codes, reference_score=score, effect=np.zeros((4, 4)))
+
+    splits = pd.DataFrame({"gene_a": ["g1", "g2"], "mean_a": [5.0, 50.0],
+                           "gene_b": ["g3", "g1"], "mean_b": [0.5, 5.0]})
+    measured = measured_expression(splits)
+    assert measured == {"g1": 5.0, "g2": 50.0, "g3": 0.5}
+    genes, results = ["g1", "g2", "g3"], [result(3.0), result(1.0), result(2.0)]
+    assert order_by_score(genes, results, measured)[0] == ["g2", "g1", "g3"]
+    assert order_by_score(genes, results)[0] == ["g1", "g3", "g2"]
+    assert order_by_score(genes + ["g4"], results + [result(0.0)], measured)[0] == \
+        ["g1", "g3", "g2", "g4"]

@@ -35,7 +35,7 @@ fly from uint8 codes, ``batch_size`` at a time.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -371,10 +371,26 @@ def save_ism_npz(path: PathLike, genes: Sequence[str], results: Sequence[IsmResu
             codes=np.stack([r.codes for r in results]))
 
 
-def order_by_score(genes: Sequence[str], results: Sequence[IsmResult]
+def measured_expression(splits: pd.DataFrame) -> dict[str, float]:
+    """Each gene's measured mean expression (the labels' ``mean_a``/``mean_b``: the unit the
+    labels were computed on) from a labels or splits table."""
+    sides = [splits[[f"gene_{s}", f"mean_{s}"]].set_axis(["gene", "mean"], axis=1) for s in "ab"]
+    table = pd.concat(sides, ignore_index=True).drop_duplicates("gene")
+    return dict(zip(table["gene"].astype(str), table["mean"].astype(float), strict=True))
+
+
+def order_by_score(genes: Sequence[str], results: Sequence[IsmResult],
+                   measured: Mapping[str, float] | None = None
                    ) -> tuple[list[str], list[IsmResult]]:
-    """Genes and results by descending predicted score ``sum(z)`` (the paper's Figure 6 order)."""
-    order = sorted(range(len(results)), key=lambda i: -results[i].reference_score)
+    """Genes and results by descending measured expression where ``measured`` covers every gene
+    (the paper's Figure 6), else by descending predicted score ``sum(z)``."""
+    if measured is not None and all(g in measured for g in genes):
+        order = sorted(range(len(results)), key=lambda i: -measured[genes[i]])
+    else:
+        if measured is not None:
+            log.warning("ISM heatmap: not every gene has a measured expression; rows ordered by "
+                        "the predicted sum(z) instead")
+        order = sorted(range(len(results)), key=lambda i: -results[i].reference_score)
     return [genes[i] for i in order], [results[i] for i in order]
 
 
@@ -394,10 +410,12 @@ def _symmetric_limit(values: np.ndarray) -> float:
 
 
 def plot_ism_heatmap(genes: Sequence[str], results: Sequence[IsmResult], target: PathLike,
-                     layout: SequenceLayout | None = DEFAULT_LAYOUT, title: str = "") -> None:
-    """Genes (rows, by descending score) x positions: the strongest edit at each base
-    (the paper's Figure 6, left), the layout's anchors marked (a window's TSS and TTS, the
-    published model's promoter/terminator junction); ``layout=None``: nothing to mark."""
+                     layout: SequenceLayout | None = DEFAULT_LAYOUT, title: str = "",
+                     measured: Mapping[str, float] | None = None) -> None:
+    """Genes (rows, by descending measured expression, or predicted score without ``measured``)
+    x positions: the strongest edit at each base (the paper's Figure 6, left), the layout's
+    anchors marked (a window's TSS and TTS, the published model's promoter/terminator junction);
+    ``layout=None``: nothing to mark."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -405,7 +423,8 @@ def plot_ism_heatmap(genes: Sequence[str], results: Sequence[IsmResult], target:
 
     from plantt.plots import save_figure
 
-    genes, results = order_by_score(genes, results)
+    by_measured = measured is not None and all(g in measured for g in genes)
+    genes, results = order_by_score(genes, results, measured)
     matrix = np.stack([r.strongest_per_position() for r in results]) if results else \
         np.zeros((0, layout.length if layout is not None else 1))
     limit = _symmetric_limit(matrix)
@@ -419,6 +438,8 @@ def plot_ism_heatmap(genes: Sequence[str], results: Sequence[IsmResult], target:
                 transform=ax.get_xaxis_transform())
     ax.set_yticks(range(len(genes)))
     ax.set_yticklabels(genes, fontsize=7)
+    ax.set_ylabel("genes by measured expression" if by_measured else "genes by predicted sum(z)",
+                  fontsize=8)
     ax.set_xlabel(layout.axis_label if layout is not None else "position (bp)")
     ax.set_title(title or "strongest predicted edit per position", pad=14)
     fig.colorbar(image, ax=ax, label="effect sum(z_m) - sum(z)", fraction=0.03, pad=0.01)
@@ -474,14 +495,16 @@ def plot_ism_zoom(gene: str, result: IsmResult, target: PathLike,
 
 def write_ism_outputs(outdir: PathLike, genes: Sequence[str], results: Sequence[IsmResult],
                       layout: SequenceLayout | None = DEFAULT_LAYOUT, title: str = "",
-                      zoom_flank: int = 25) -> dict[str, Path]:
-    """``ism.tsv``, ``ism.npz``, ``heatmap.png`` and ``zoom.png`` in ``outdir``."""
+                      zoom_flank: int = 25, measured: Mapping[str, float] | None = None
+                      ) -> dict[str, Path]:
+    """``ism.tsv``, ``ism.npz``, ``heatmap.png`` (rows by ``measured`` expression when given)
+    and ``zoom.png`` in ``outdir``."""
     outdir = Path(outdir)
     paths = {"table": outdir / "ism.tsv", "npz": outdir / "ism.npz",
              "heatmap": outdir / "heatmap.png", "zoom": outdir / "zoom.png"}
     write_tsv(ism_table(genes, results), paths["table"], float_format="%.6g")
     save_ism_npz(paths["npz"], genes, results)
-    plot_ism_heatmap(genes, results, paths["heatmap"], layout, title)
+    plot_ism_heatmap(genes, results, paths["heatmap"], layout, title, measured)
     chosen = representative_gene(results)
     plot_ism_zoom(genes[chosen], results[chosen], paths["zoom"], layout, zoom_flank,
                   f"{title}: {genes[chosen]}" if title else "")
