@@ -213,6 +213,55 @@ def evaluate(prediction_files: list[PathLike]) -> tuple[pd.DataFrame, pd.DataFra
     return predictions, per_fold, summary
 
 
+LOWER_IS_BETTER = {"mse"}
+SEQUENTIAL_COLUMNS = ["assay", "metric", "alone", "pretrained", "alone_mean", "alone_sd",
+                      "pretrained_mean", "pretrained_sd", "difference_mean", "difference_sd",
+                      "folds_better", "n_folds", "t", "p_value"]
+
+
+def sequential_training_table(per_fold: pd.DataFrame, assay: str, pretrained: str,
+                              alone: str = "plantt") -> pd.DataFrame:
+    """The paper's Table 2 for one assay: every metric of ``alone`` (trained on this assay only)
+    and of ``pretrained`` (started from the other assay's fold model), mean ± SD over folds, and
+    the paired comparison across folds: the mean and SD of the per-fold difference
+    (pretrained - alone), in how many folds the pre-trained model was better (lower for the
+    error ``mse``, higher for every other metric), and a paired t-test (two-sided; with five folds
+    a guide, not a verdict)."""
+    from scipy.stats import ttest_rel
+
+    part = per_fold[per_fold["assay"] == assay]
+    wide = {name: part[part["model"] == name].set_index("fold") for name in (alone, pretrained)}
+    for name, table in wide.items():
+        if table.empty:
+            raise InputError(None, f"no per-fold metrics of model {name} for assay {assay}")
+    folds = wide[alone].index.intersection(wide[pretrained].index).sort_values()
+    skip = {"assay", "model", "fold", "n"}
+    metrics = [c for c in part.columns if c not in skip and pd.api.types.is_numeric_dtype(part[c])]
+    rows = []
+    for metric in metrics:
+        a = wide[alone].loc[folds, metric].to_numpy(dtype=float)
+        b = wide[pretrained].loc[folds, metric].to_numpy(dtype=float)
+        keep = np.isfinite(a) & np.isfinite(b)
+        a, b = a[keep], b[keep]
+        if not a.size:
+            continue
+        diff = b - a
+        tested = a.size > 1 and np.ptp(diff) > 0
+        test = ttest_rel(b, a) if tested else None
+        rows.append({
+            "assay": assay, "metric": metric, "alone": alone, "pretrained": pretrained,
+            "alone_mean": a.mean(), "alone_sd": a.std(ddof=1) if a.size > 1 else np.nan,
+            "pretrained_mean": b.mean(), "pretrained_sd": b.std(ddof=1) if b.size > 1 else np.nan,
+            "difference_mean": diff.mean(),
+            "difference_sd": diff.std(ddof=1) if diff.size > 1 else np.nan,
+            "folds_better": int((diff < 0).sum() if metric in LOWER_IS_BETTER else (diff > 0).sum()),
+            "n_folds": int(a.size),
+            "t": float(test.statistic) if test is not None else np.nan,
+            "p_value": float(test.pvalue) if test is not None else np.nan,
+        })
+    return pd.DataFrame(rows, columns=SEQUENTIAL_COLUMNS)
+
+
 def load_train_settings(config: dict[str, Any] | None, overrides: dict[str, Any] | None = None
                         ) -> TrainSettings:
     values = dict(config or {})

@@ -113,3 +113,29 @@ def plot_predicted_vs_true(predictions: pd.DataFrame, target: PathLike, title: s
         fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, target)
+
+
+def plot_sequential_training(per_fold: pd.DataFrame, target: PathLike, alone: str,
+                             pretrained: str, title: str = "") -> None:
+    """The paper's Table 2 as a figure: per metric, each fold's value trained alone and
+    pre-trained on the other assay, joined by a line (paired across folds)."""
+    metrics = [m for m in SUMMARY_METRICS if m in per_fold.columns]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(1.9 * len(metrics), 3.0), squeeze=False)
+    wide = {name: per_fold[per_fold["model"] == name].set_index("fold") for name in
+            (alone, pretrained)}
+    folds = wide[alone].index.intersection(wide[pretrained].index)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for fold in folds:
+            ax.plot([0, 1], [wide[alone].at[fold, metric], wide[pretrained].at[fold, metric]],
+                    color="grey", lw=0.8, marker="o", ms=3)
+        for x, name in enumerate((alone, pretrained)):
+            values = wide[name].loc[folds, metric]
+            ax.errorbar(x, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else 0,
+                        color="black", marker="_", ms=14, capsize=3, zorder=3)
+        ax.set_xticks([0, 1])
+        ax.set_xticklabels(["alone", "pre-trained"], fontsize=8)
+        ax.set_xlim(-0.4, 1.4)
+        ax.set_title(metric, fontsize=9)
+    fig.suptitle(title or f"{alone} vs {pretrained}", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, target)

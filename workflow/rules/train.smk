@@ -95,6 +95,34 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
+# The paper's Table 2 (with train.pretrain set): PlanTT trained on the assay alone vs started
+# from the other assay's fold models, mean ± SD over folds and a paired comparison.
+rule sequential_training:
+    input:
+        "results/metrics/{assay}/metrics_per_fold.tsv",
+    output:
+        table=report(
+            "results/metrics/{assay}/sequential_training.tsv",
+            caption="../report/sequential_training.rst",
+            category="Model performance",
+            labels={"assay": "{assay}", "table": "sequential training (Table 2)"},
+        ),
+        figure=report(
+            "results/metrics/{assay}/sequential_training.png",
+            caption="../report/sequential_training.rst",
+            category="Model performance",
+            labels={"assay": "{assay}", "figure": "sequential training (Table 2)"},
+        ),
+    log:
+        "logs/evaluate/{assay}.sequential_training.log",
+    conda:
+        "../../envs/plantt.yaml"
+    params:
+        pretrained=lambda wildcards: f"plantt_from_{config['train']['pretrain'][wildcards.assay]}",
+    script:
+        "../scripts/sequential_training.py"
+
+
 # `snakemake --cores N train_all` trains and evaluates every assay x model x fold (also part of
 # the default target).
 rule train_all:
