@@ -559,12 +559,18 @@ def test_truncated_annotations_are_read_as_far_as_they_go_or_refused(
 
 
 # ---- genome FASTA ----------------------------------------------------------------------------
-def plain_records(data: bytes) -> dict[str, str]:
-    """Records of FASTA text read line by line, name = first word of the header."""
+def plain_records(data: bytes) -> dict[str, str] | None:
+    """Records of FASTA text read line by line, name = first word of the header. Lines end at
+    ``\n`` only, as FASTA readers (pyfaidx, htslib) split them: ``str.splitlines`` would also end
+    one at a vertical tab or a form feed inside a header."""
     records: dict[str, list[str]] = {}
     name = None
-    for line in data.decode().splitlines():
+    for line in data.decode().split("\n"):
+        if not line:
+            continue
         if line.startswith(">"):
+            if not line[1:].split():
+                return None  # a header without a name: readers differ, no claim here
             name = line[1:].split()[0]
             records[name] = []
         elif name is not None:
@@ -672,5 +678,7 @@ def test_mutated_genome_fasta_is_read_correctly_or_refused(scratch: Path, genome
             assert seq == genome[name] or name == list(whole)[-1]
     else:
         records = plain_records(data)
+        if records is None:
+            return
         assert whole == {name: records[name] for name in whole}
         assert set(whole) == set(records)
