@@ -45,6 +45,12 @@ def grammar_workdirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
             grammar_path = REPO / "tests" / "data" / grammar
             config_file.write_text(text.replace("\n  grammar: null\n",
                                                 f"\n  grammar: {grammar_path}\n"))
+            # Only the assay this grammar is trained on: the others' reads would be mapped and
+            # counted for nothing but their labels, which join the shared fold assignment.
+            sheet = path / "config" / "samples.tsv"
+            samples = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False)
+            samples = samples[samples["assay"] == dict(CASES)[grammar]]
+            samples.to_csv(sheet, sep="\t", index=False)
             made[grammar] = path
         return made[grammar]
 
