@@ -25,8 +25,8 @@ from plantt.proseq import (
     metagene_genes,
     ortholog_conservation,
     pause_indices,
+    pause_indices_from_bams,
     pause_summary,
-    pooled_counts,
     read_bigwig,
     read_profile_data,
     sense_profile,
@@ -158,9 +158,8 @@ def test_merged_bigwig_is_the_replicate_mean_and_pausing_reads_the_bam(aligned: 
     _, mean = read_bigwig(merged)
     assert np.allclose(mean[CONTIG], 2 * values[CONTIG])
 
-    counts = pooled_counts([aligned["bam"], aligned["bam"]])  # the same replicate twice
-    table = pause_indices(read_genes(aligned["gff"]),
-                          counts, PauseSettings(min_reads=1)).set_index("gene_id")
+    table = pause_indices_from_bams(read_genes(aligned["gff"]), [aligned["bam"], aligned["bam"]],
+                                    PauseSettings(min_reads=1)).set_index("gene_id")
     assert table.loc["gene_m", "pause_window_reads"] == 2 * 12
     assert table.loc["gene_m", "pause_window_start"] <= 40 < table.loc["gene_m",
                                                                      "pause_window_start"] + 50

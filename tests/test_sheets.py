@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import re
 import shutil
 import subprocess
 import sys
@@ -83,8 +85,8 @@ def test_bad_species_sheet(inputs: Path) -> None:
                                         "beta\tA\tb.fa\tb.gff3\t\n")
     with pytest.raises(SheetError, match=r"line 3.*duplicate one-letter code 'A'"):
         species(inputs)
-    (inputs / "species.tsv").write_text(SPECIES_HEADER + "alpha\tA\ta.fa.gz\ta.gff3\t\n")
-    with pytest.raises(SheetError, match=r"column 'genome'.*uncompressed"):
+    (inputs / "species.tsv").write_text(SPECIES_HEADER + "alpha\tA\ta.fa.bz2\ta.gff3\t\n")
+    with pytest.raises(SheetError, match=r"column 'genome'.*gzip/bgzip"):
         species(inputs)
 
 
@@ -111,3 +113,34 @@ def test_workflow_stops_before_any_job(inputs: Path) -> None:
     assert "Invalid sheet" in output
     assert "line 2, record 's1': unknown species 'gamma'" in output
     assert "rule " not in proc.stdout  # no job was scheduled
+
+
+def test_compressed_genome_is_decompressed_once_for_every_job(inputs: Path) -> None:
+    """A gzip genome in the sheet: one decompress_genome job, whose output STAR and the windows
+    read; the plain genome of the other species is read where it is."""
+    with gzip.open(inputs / "a.fa.gz", "wt") as handle:
+        handle.write(">c1\nACGT\n")
+    (inputs / "species.tsv").write_text(
+        SPECIES_HEADER + "alpha\tA\ta.fa.gz\ta.gff3\t\nbeta\tB\tb.fa\tb.gff3\t\n")
+    (inputs / "samples.tsv").write_text(SAMPLES_HEADER + "s1\talpha\trnaseq3p\t1\tr1.fastq.gz\t\n"
+                                        "s2\talpha\trnaseq3p\t2\tr2.fastq.gz\t\n"
+                                        "s3\tbeta\trnaseq3p\t1\tr3.fastq.gz\t\n")
+    (inputs / "config").mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", inputs / "config" / "config.yaml")
+    targets = [f"results/star/{s}/{s}.bam" for s in ("s1", "s2", "s3")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "-s", str(REPO / "Snakefile"),
+         "-d", str(inputs), *targets, "--config", "demo=False",
+         f"species_sheet={inputs / 'species.tsv'}", f"sample_sheet={inputs / 'samples.tsv'}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    jobs = re.split(r"^rule (\w+):$", proc.stdout, flags=re.MULTILINE)
+    rules = jobs[1::2]
+    assert rules.count("decompress_genome") == 1
+    decompress = jobs[2 + 2 * rules.index("decompress_genome")]
+    assert "output: resources/genomes/alpha.fa" in decompress
+    index_inputs = [re.search(r"input: (.*)", body).group(1)
+                    for rule, body in zip(jobs[1::2], jobs[2::2], strict=True)
+                    if rule == "star_index"]
+    assert sorted(i.split(",")[0] for i in index_inputs) == ["b.fa", "resources/genomes/alpha.fa"]

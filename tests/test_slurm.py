@@ -95,6 +95,13 @@ def test_dry_run_asks_for_a_gpu_for_training_jobs_only(tmp_path: Path) -> None:
             assert f"{key}={gpu_resources[key]}" in res.split(", "), res
     for rule, res in others:
         assert "gpu" not in res, f"rule {rule} asks for a GPU: {res}"
+    # every job says how much memory and time it needs (the rule's own value, computed from its
+    # inputs in common.smk, or the profile's default)
+    for rule, res in jobs:
+        names = {item.split("=")[0] for item in res.split(", ")}
+        assert {"mem_mb", "runtime"} <= names, f"rule {rule}: {res}"
+    star = {res for rule, res in jobs if rule == "star_index"}
+    assert all("mem_mb=4000" in res.split(", ") for res in star)  # demo genomes: the floor
 
 
 def _link_or_copy(src: str, dst: str) -> None:

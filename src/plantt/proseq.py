@@ -1,6 +1,6 @@
 """PRO-seq polymerase tracks, promoter-proximal pausing and PRO-seq vs 3'-RNA-seq comparisons.
 
-Polymerase position (the same reduction as :func:`plantt.quantify.read_positions` for ``proseq``,
+Polymerase position (the same reduction as :func:`plantt.quantify.chunk_positions` for ``proseq``,
 which this module calls): read 1 only, its 5' end, on the strand **opposite** to read 1's alignment,
 which is the nascent RNA's 3' end; unmapped, secondary, supplementary, QC-failed and low-MAPQ
 alignments are dropped.
@@ -23,7 +23,8 @@ alignments are dropped.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -33,8 +34,15 @@ import pandas as pd
 import pysam
 
 from plantt.annotation import Gene, read_genes
+from plantt.chunks import DEFAULT_CHUNK_SIZE, add_chunk_size_argument, gene_blocks, genome_chunks
 from plantt.io import InputError, PathLike, atomic_open, atomic_path, get_logger, read_tsv, write_tsv
-from plantt.quantify import CountSettings, read_positions
+from plantt.quantify import (
+    CountSettings,
+    chunk_positions,
+    iter_positions,
+    open_bam,
+    skipped_read_stats,
+)
 
 log = get_logger("proseq")
 
@@ -81,37 +89,29 @@ def bam_contig_lengths(bam_path: PathLike) -> dict[str, int]:
         raise InputError(bam_path, f"cannot open as BAM: {err}") from None
 
 
-def polymerase_counts(bam_path: PathLike, min_mapq: int = 255) -> PolymeraseCounts:
-    """Per-base counts of PRO-seq polymerase positions (RNA 3' ends) in one BAM, per strand."""
-    lengths = bam_contig_lengths(bam_path)
-    positions, stats = read_positions(bam_path, CountSettings("proseq", min_mapq=min_mapq))
-    log.info("%s: %d read-1 positions; skipped %s", bam_path,
-             sum(p.size for p in positions.values()), stats)
-    counts = {key: np.bincount(pos, minlength=lengths[key[0]]).astype(np.int64)
-              for key, pos in positions.items()}
-    return PolymeraseCounts(lengths, counts)
+def _proseq_settings(min_mapq: int) -> CountSettings:
+    return CountSettings("proseq", min_mapq=min_mapq)
 
 
-def pooled_counts(bam_paths: Sequence[PathLike], min_mapq: int = 255) -> PolymeraseCounts:
-    """Raw counts summed over several BAMs of the same genome (replicates)."""
-    if not bam_paths:
-        raise ValueError("no BAM files to pool")
-    pooled = polymerase_counts(bam_paths[0], min_mapq)
-    for path in bam_paths[1:]:
-        pooled = pooled + polymerase_counts(path, min_mapq)
-    return pooled
+def block_tracks(bams: Sequence[pysam.AlignmentFile], contig: str, start: int, end: int,
+                 min_mapq: int = 255) -> dict[str, np.ndarray]:
+    """Raw polymerase counts over ``[start, end)`` of ``contig``, pooled over ``bams``, per strand
+    (index 0 = base ``start``)."""
+    # int32: 4 bytes per base and strand (a base would need 2^31 reads to overflow it)
+    tracks = {strand: np.zeros(end - start, dtype=np.int32) for strand in TRACKS.values()}
+    settings, stats = _proseq_settings(min_mapq), skipped_read_stats()
+    for bam in bams:
+        for strand, positions in chunk_positions(bam, contig, start, end, settings, stats).items():
+            where, counts = np.unique(positions, return_counts=True)
+            tracks[strand][where - start] += counts.astype(np.int32)
+    return tracks
 
 
-def cpm_tracks(counts: PolymeraseCounts, strand: str) -> dict[str, np.ndarray]:
-    """Counts per million counted positions (both strands), per contig, for one strand."""
-    total = counts.total
-    scale = 1e6 / total if total else 0.0
-    return {contig: counts.track(contig, strand) * scale for contig in counts.contig_lengths}
-
-
-def write_bigwig(target: PathLike, contig_lengths: Mapping[str, int],
-                 values: Mapping[str, np.ndarray]) -> None:
-    """Single-base bigWig of ``values`` (one array per contig); zero and NaN positions are left out.
+def write_bigwig_chunks(target: PathLike, contig_lengths: Mapping[str, int],
+                        chunks: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> None:
+    """Single-base bigWig from ``(contig, positions, values)`` chunks given in genome order (each
+    chunk's positions sorted; positions of value 0 or NaN are left out). Entries go to the file as
+    chunks arrive, so memory is set by a chunk.
 
     Written to a temporary name and renamed, so an interrupted job never leaves a truncated file.
     """
@@ -121,17 +121,26 @@ def write_bigwig(target: PathLike, contig_lengths: Mapping[str, int],
         bw = pyBigWig.open(str(tmp), "w")
         try:
             bw.addHeader([(c, int(n)) for c, n in contig_lengths.items()], maxZooms=10)
-            for contig in contig_lengths:
-                track = np.asarray(values.get(contig, ()), dtype=np.float64)
-                where = np.flatnonzero(np.nan_to_num(track) != 0)
-                if where.size:
-                    bw.addEntries(contig, where.astype(np.int64), values=track[where], span=1)
+            for contig, positions, values in chunks:
+                values = np.asarray(values, dtype=np.float64)
+                keep = np.nan_to_num(values) != 0
+                if keep.any():
+                    bw.addEntries(contig, np.asarray(positions, dtype=np.int64)[keep],
+                                  values=values[keep], span=1)
         finally:
             bw.close()
 
 
-def read_bigwig(path: PathLike) -> tuple[dict[str, int], dict[str, np.ndarray]]:
-    """Contig lengths and per-base values (missing = 0) of a bigWig."""
+def write_bigwig(target: PathLike, contig_lengths: Mapping[str, int],
+                 values: Mapping[str, np.ndarray]) -> None:
+    """Single-base bigWig of ``values`` (one dense array per contig); zero and NaN positions are
+    left out."""
+    write_bigwig_chunks(target, contig_lengths, (
+        (contig, np.arange(len(values[contig])), values[contig])
+        for contig in contig_lengths if contig in values))
+
+
+def _open_bigwig(path: PathLike):
     import pyBigWig
 
     if not Path(path).exists():
@@ -139,6 +148,13 @@ def read_bigwig(path: PathLike) -> tuple[dict[str, int], dict[str, np.ndarray]]:
     bw = pyBigWig.open(str(path))
     if bw is None or not bw.isBigWig():
         raise InputError(path, "not a bigWig file")
+    return bw
+
+
+def read_bigwig(path: PathLike) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+    """Contig lengths and per-base values (missing = 0) of a bigWig (whole contigs: for small
+    genomes and tests)."""
+    bw = _open_bigwig(path)
     try:
         lengths = dict(bw.chroms())
         values = {c: np.nan_to_num(bw.values(c, 0, n, numpy=True)) for c, n in lengths.items()}
@@ -147,26 +163,85 @@ def read_bigwig(path: PathLike) -> tuple[dict[str, int], dict[str, np.ndarray]]:
     return lengths, values
 
 
+class _Spool:
+    """Per-chunk arrays parked in an unnamed temporary file, read back in the order written: the
+    CPM scale needs the total count, known only after the whole BAM has been read once."""
+
+    def __init__(self, directory: PathLike):
+        self._file = tempfile.TemporaryFile(dir=directory)
+        self._parts: list[tuple[str, str, int]] = []
+
+    def add(self, contig: str, strand: str, positions: np.ndarray, counts: np.ndarray) -> None:
+        self._file.write(positions.astype(np.int64).tobytes())
+        self._file.write(counts.astype(np.int64).tobytes())
+        self._parts.append((contig, strand, positions.size))
+
+    def read(self, strand: str) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        self._file.seek(0)
+        for contig, part_strand, size in self._parts:
+            positions = np.frombuffer(self._file.read(8 * size), dtype=np.int64)
+            counts = np.frombuffer(self._file.read(8 * size), dtype=np.int64)
+            if part_strand == strand:
+                yield contig, positions, counts
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def write_polymerase_bigwigs(bam_path: PathLike, plus: PathLike, minus: PathLike,
-                             min_mapq: int = 255) -> int:
-    """The plus- and minus-strand CPM bigWigs of one sample; returns the number of positions."""
-    counts = polymerase_counts(bam_path, min_mapq)
-    for target, strand in ((plus, "+"), (minus, "-")):
-        write_bigwig(target, counts.contig_lengths, cpm_tracks(counts, strand))
-    return counts.total
+                             min_mapq: int = 255, chunk_size: int | None = DEFAULT_CHUNK_SIZE
+                             ) -> int:
+    """The plus- and minus-strand CPM bigWigs of one sample; returns the number of positions.
+
+    One pass over the BAM, one chunk of ``chunk_size`` bases at a time: each chunk's counted
+    positions are parked on disk until the total (the CPM denominator) is known.
+    """
+    lengths = bam_contig_lengths(bam_path)
+    spool = _Spool(Path(plus).parent)
+    stats = skipped_read_stats()
+    total = 0
+    try:
+        for contig, _, _, by_strand in iter_positions(bam_path, _proseq_settings(min_mapq),
+                                                      chunk_size, stats):
+            for strand, positions in by_strand.items():
+                unique, counts = np.unique(positions, return_counts=True)
+                spool.add(contig, strand, unique, counts)
+                total += int(positions.size)
+        log.info("%s: %d read-1 positions; skipped %s", bam_path, total, stats)
+        scale = 1e6 / total if total else 0.0
+        for target, strand in ((plus, "+"), (minus, "-")):
+            write_bigwig_chunks(target, lengths, ((contig, positions, counts * scale)
+                                                  for contig, positions, counts
+                                                  in spool.read(strand)))
+    finally:
+        spool.close()
+    return total
 
 
-def merge_bigwigs(paths: Sequence[PathLike], target: PathLike) -> None:
-    """Per-base mean of several bigWigs of the same genome (replicates)."""
+def merge_bigwigs(paths: Sequence[PathLike], target: PathLike,
+                  chunk_size: int | None = DEFAULT_CHUNK_SIZE) -> None:
+    """Per-base mean of several bigWigs of the same genome (replicates), a chunk at a time."""
     if not paths:
         raise ValueError("no bigWig files to merge")
-    lengths, total = read_bigwig(paths[0])
-    for path in paths[1:]:
-        other_lengths, values = read_bigwig(path)
-        if other_lengths != lengths:
-            raise InputError(path, f"contigs differ from those of {paths[0]}")
-        total = {c: total[c] + values[c] for c in lengths}
-    write_bigwig(target, lengths, {c: v / len(paths) for c, v in total.items()})
+    handles = [_open_bigwig(path) for path in paths]
+    try:
+        lengths = dict(handles[0].chroms())
+        for path, handle in zip(paths[1:], handles[1:], strict=True):
+            if dict(handle.chroms()) != lengths:
+                raise InputError(path, f"contigs differ from those of {paths[0]}")
+
+        def mean_chunks() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+            for contig, start, end in genome_chunks(lengths, chunk_size):
+                total = np.zeros(end - start)
+                for handle in handles:
+                    total += np.nan_to_num(handle.values(contig, start, end, numpy=True))
+                where = np.flatnonzero(total)
+                yield contig, start + where, total[where] / len(handles)
+
+        write_bigwig_chunks(target, lengths, mean_chunks())
+    finally:
+        for handle in handles:
+            handle.close()
 
 
 # ---- gene regions for deepTools --------------------------------------------------------------
@@ -260,15 +335,17 @@ class PauseSettings:
             raise ValueError("body_start, body_end_before_tts and min_reads must be >= 0")
 
 
-def sense_profile(track: np.ndarray, gene: Gene, first: int, last: int) -> np.ndarray:
+def sense_profile(track: np.ndarray, gene: Gene, first: int, last: int, offset: int = 0
+                  ) -> np.ndarray:
     """Counts at offsets ``first..last-1`` from the TSS in transcript orientation, clipped to the
-    gene (offset 0 = TSS, ``gene.length - 1`` = TTS)."""
+    gene (offset 0 = TSS, ``gene.length - 1`` = TTS). ``track[i]`` is the count of genome base
+    ``offset + i`` (``offset`` = 0: a whole contig)."""
     first, last = max(first, 0), min(last, gene.length)
     if last <= first:
         return np.zeros(0, dtype=track.dtype)
     if gene.strand == "+":
-        return track[gene.start + first:gene.start + last]
-    tss = gene.end - 1
+        return track[gene.start - offset + first:gene.start - offset + last]
+    tss = gene.end - 1 - offset
     return track[tss - last + 1:tss - first + 1][::-1]
 
 
@@ -283,13 +360,15 @@ def best_window(profile: np.ndarray, window: int) -> tuple[int, int]:
     return start, int(sums[start])
 
 
-def pause_index_row(track: np.ndarray, gene: Gene, settings: PauseSettings) -> dict:
-    """Pause-window and gene-body reads, densities and the pause index of one gene."""
-    region = sense_profile(track, gene, 0, settings.region)
+def pause_index_row(track: np.ndarray, gene: Gene, settings: PauseSettings, offset: int = 0
+                    ) -> dict:
+    """Pause-window and gene-body reads, densities and the pause index of one gene (``track`` as
+    in :func:`sense_profile`)."""
+    region = sense_profile(track, gene, 0, settings.region, offset)
     start, in_window = best_window(region, settings.window)
     width = min(settings.window, region.size)
     body = sense_profile(track, gene, settings.body_start,
-                         gene.length - settings.body_end_before_tts)
+                         gene.length - settings.body_end_before_tts, offset)
     body_reads = int(body.sum())
     pause_density = in_window / width if width else np.nan
     body_density = body_reads / body.size if body.size else np.nan
@@ -307,7 +386,8 @@ def pause_index_row(track: np.ndarray, gene: Gene, settings: PauseSettings) -> d
 
 def pause_indices(genes: Mapping[str, Gene], counts: PolymeraseCounts,
                   settings: PauseSettings) -> pd.DataFrame:
-    """One row per gene (annotation order), columns :data:`PAUSE_COLUMNS`."""
+    """One row per gene (annotation order), columns :data:`PAUSE_COLUMNS`, from whole-contig counts
+    held in memory (small genomes and tests; :func:`pause_indices_from_bams` streams)."""
     rows = []
     missing = 0
     for gene in genes.values():
@@ -318,6 +398,38 @@ def pause_indices(genes: Mapping[str, Gene], counts: PolymeraseCounts,
     if missing:
         log.warning("%d genes on contigs absent from the BAM header were skipped", missing)
     return pd.DataFrame(rows, columns=PAUSE_COLUMNS)
+
+
+def pause_indices_from_bams(genes: Mapping[str, Gene], bam_paths: Sequence[PathLike],
+                            settings: PauseSettings, min_mapq: int = 255,
+                            chunk_size: int | None = DEFAULT_CHUNK_SIZE) -> pd.DataFrame:
+    """Pause indices from raw counts pooled over ``bam_paths`` (replicates), read one block of
+    genes of at most ``chunk_size`` bases at a time (:func:`plantt.chunks.gene_blocks`): memory is
+    set by a block, and the table does not depend on the block size. One row per gene, annotation
+    order."""
+    if not bam_paths:
+        raise ValueError("no BAM files to pool")
+    lengths = bam_contig_lengths(bam_paths[0])
+    for path in bam_paths[1:]:
+        if bam_contig_lengths(path) != lengths:
+            raise InputError(path, f"contigs differ from those of {bam_paths[0]}: replicates of "
+                                   "one species must be mapped to the same genome")
+    placed = [g for g in genes.values() if g.seqid in lengths]
+    if len(placed) < len(genes):
+        log.warning("%d genes on contigs absent from the BAM header were skipped",
+                    len(genes) - len(placed))
+    rows: dict[str, dict] = {}
+    bams = [open_bam(path) for path in bam_paths]
+    try:
+        for block in gene_blocks(placed, chunk_size):
+            tracks = block_tracks(bams, block.contig, block.start, block.end, min_mapq)
+            for gene in block.genes:
+                rows[gene.gene_id] = pause_index_row(tracks[gene.strand], gene, settings,
+                                                     offset=block.start)
+    finally:
+        for bam in bams:
+            bam.close()
+    return pd.DataFrame([rows[g.gene_id] for g in placed], columns=PAUSE_COLUMNS)
 
 
 def pause_summary(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -486,7 +598,8 @@ def plot_ortholog_conservation(table: pd.DataFrame, target: PathLike) -> None:
 
 
 def _run_bigwig(args: argparse.Namespace) -> int:
-    total = write_polymerase_bigwigs(args.bam, args.plus, args.minus, args.min_mapq)
+    total = write_polymerase_bigwigs(args.bam, args.plus, args.minus, args.min_mapq,
+                                     args.chunk_size)
     log.info("%s: %d polymerase positions", args.bam, total)
     return 0
 
@@ -494,8 +607,8 @@ def _run_bigwig(args: argparse.Namespace) -> int:
 def _run_pausing(args: argparse.Namespace) -> int:
     settings = PauseSettings(args.region, args.window, args.body_start, args.body_end_before_tts,
                              args.min_reads)
-    counts = pooled_counts(args.bam, args.min_mapq)
-    table = pause_indices(read_genes(args.annotation), counts, settings)
+    table = pause_indices_from_bams(read_genes(args.annotation), args.bam, settings,
+                                    args.min_mapq, args.chunk_size)
     write_tsv(table, args.out)
     log.info("%d genes, %d covered", len(table), int(table["covered"].sum()))
     return 0
@@ -510,6 +623,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     bigwig.add_argument("--minus", required=True, help="bigWig of the minus strand (values > 0)")
     bigwig.add_argument("--min-mapq", type=int, default=255,
                         help="use only alignments of at least this MAPQ")
+    add_chunk_size_argument(bigwig)
     bigwig.set_defaults(func=_run_bigwig)
 
     pausing = subparsers.add_parser(
@@ -520,6 +634,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     pausing.add_argument("--out", required=True, help="TSV, one row per gene")
     pausing.add_argument("--min-mapq", type=int, default=255,
                          help="use only alignments of at least this MAPQ")
+    add_chunk_size_argument(pausing)
     defaults = PauseSettings()
     pausing.add_argument("--region", type=int, default=defaults.region,
                          help="the pause window is searched from the TSS to this many bp after it")

@@ -26,6 +26,7 @@ covers introns). Per gene, ``mean``, ``sd`` (ddof=1) and ``n`` over the replicat
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import pandas as pd
 import pysam
 
 from plantt.annotation import Gene, read_genes
+from plantt.chunks import DEFAULT_CHUNK_SIZE, add_chunk_size_argument, genome_chunks
 from plantt.io import InputError, PathLike, get_logger, read_tsv, write_tsv
 
 ASSAYS = ("rnaseq3p", "proseq")
@@ -89,89 +91,168 @@ def counting_regions(genes: dict[str, Gene], settings: CountSettings,
     return regions.sort_values("gene_id", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
-def read_positions(bam_path: PathLike, settings: CountSettings
-                   ) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, int]]:
-    """The counted position of every usable alignment, grouped by (contig, strand)."""
-    stats = dict.fromkeys(["low_mapq", "unmapped", "secondary_or_supplementary", "not_read1"], 0)
-    positions: dict[tuple[str, str], list[int]] = {}
-    proseq = settings.assay == "proseq"
+# unmapped (0x4), secondary (0x100), QC-failed (0x200), supplementary (0x800)
+_SKIPPED_FLAGS = 0x4 | 0x100 | 0x200 | 0x800
+
+
+def open_bam(bam_path: PathLike) -> pysam.AlignmentFile:
+    """An indexed BAM, or an :class:`InputError` saying what is wrong with it."""
     try:
         bam = pysam.AlignmentFile(str(bam_path), "rb")
     except (OSError, ValueError) as err:
         raise InputError(bam_path, f"cannot open as BAM: {err}") from None
-    with bam:
-        for aln in bam.fetch(until_eof=True):
-            if aln.is_unmapped:
-                stats["unmapped"] += 1
-                continue
-            if aln.is_secondary or aln.is_supplementary:
-                stats["secondary_or_supplementary"] += 1
-                continue
-            if aln.is_qcfail or aln.mapping_quality < settings.min_mapq:
-                stats["low_mapq"] += 1
-                continue
-            if proseq and aln.is_paired and not aln.is_read1:
-                stats["not_read1"] += 1
-                continue
-            reverse = aln.is_reverse
-            five_prime = aln.reference_end - 1 if reverse else aln.reference_start
-            if proseq:
-                strand = "+" if reverse else "-"  # read 1 is antisense to the RNA
-            else:
-                strand = "-" if reverse else "+"
-            positions.setdefault((aln.reference_name, strand), []).append(five_prime)
-    return ({key: np.sort(np.asarray(vals, dtype=np.int64)) for key, vals in positions.items()},
-            stats)
+    if not bam.has_index():
+        bam.close()
+        raise InputError(bam_path, "has no index (.bai or .csi): run `samtools index` on it; "
+                                   "reads are read one genome chunk at a time through the index")
+    return bam
 
 
-def _containing_count(starts: np.ndarray, ends: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """For each position, how many [start, end) intervals contain it."""
-    return (np.searchsorted(np.sort(starts), positions, side="right")
-            - np.searchsorted(np.sort(ends), positions, side="right"))
+def skipped_read_stats() -> dict[str, int]:
+    return dict.fromkeys(["low_mapq", "unmapped", "secondary_or_supplementary", "not_read1"], 0)
+
+
+def chunk_positions(bam: pysam.AlignmentFile, contig: str, start: int, end: int,
+                    settings: CountSettings, stats: dict[str, int]) -> dict[str, np.ndarray]:
+    """Sorted counted positions in ``[start, end)`` of ``contig``, per strand (``"+"``, ``"-"``).
+
+    An alignment belongs to the chunk that holds its counted position, so that adjacent chunks never
+    count it twice; a skipped alignment is added to ``stats`` by the chunk that holds its leftmost
+    base, for the same reason.
+    """
+    plus: list[int] = []
+    minus: list[int] = []
+    proseq = settings.assay == "proseq"
+    min_mapq = settings.min_mapq
+    for aln in bam.fetch(contig, start, end):
+        flag = aln.flag
+        if (flag & _SKIPPED_FLAGS or aln.mapping_quality < min_mapq
+                or (proseq and flag & 0x1 and not flag & 0x40)):
+            if start <= aln.reference_start < end:
+                if flag & 0x4:
+                    stats["unmapped"] += 1
+                elif flag & 0x900:
+                    stats["secondary_or_supplementary"] += 1
+                elif flag & 0x200 or aln.mapping_quality < min_mapq:
+                    stats["low_mapq"] += 1
+                else:
+                    stats["not_read1"] += 1
+            continue
+        if flag & 0x10:  # reverse: the 5' end is the last aligned base
+            position, on_plus = aln.reference_end - 1, proseq  # proseq: read 1 is antisense
+        else:
+            position, on_plus = aln.reference_start, not proseq
+        if start <= position < end:
+            (plus if on_plus else minus).append(position)
+    return {"+": np.sort(np.asarray(plus, dtype=np.int64)),
+            "-": np.sort(np.asarray(minus, dtype=np.int64))}
+
+
+def iter_positions(bam_path: PathLike, settings: CountSettings,
+                   chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+                   stats: dict[str, int] | None = None
+                   ) -> Iterator[tuple[str, int, int, dict[str, np.ndarray]]]:
+    """``(contig, start, end, positions per strand)`` for every chunk of the BAM's contigs, in order.
+
+    Memory is set by the reads of one chunk. ``stats`` (if given) collects the skipped alignments,
+    the unplaced unmapped ones (no contig, read from the index) included.
+    """
+    stats = skipped_read_stats() if stats is None else stats
+    with open_bam(bam_path) as bam:
+        lengths = dict(zip(bam.references, bam.lengths, strict=True))
+        for contig, start, end in genome_chunks(lengths, chunk_size):
+            yield contig, start, end, chunk_positions(bam, contig, start, end, settings, stats)
+        stats["unmapped"] += bam.nocoordinate
+
+
+def read_positions(bam_path: PathLike, settings: CountSettings,
+                   chunk_size: int | None = DEFAULT_CHUNK_SIZE
+                   ) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, int]]:
+    """Every counted position of a BAM, grouped by (contig, strand): for small genomes and tests
+    (memory grows with the reads; the workflow's steps use :func:`iter_positions`)."""
+    stats = skipped_read_stats()
+    parts: dict[tuple[str, str], list[np.ndarray]] = {}
+    for contig, _, _, by_strand in iter_positions(bam_path, settings, chunk_size, stats):
+        for strand, pos in by_strand.items():
+            if pos.size:
+                parts.setdefault((contig, strand), []).append(pos)
+    return {key: np.concatenate(arrays) for key, arrays in parts.items()}, stats
+
+
+class RegionIndex:
+    """The counting regions of a genome, indexed per (contig, strand) for assigning positions."""
+
+    def __init__(self, regions: pd.DataFrame):
+        self.regions = regions.reset_index(drop=True)
+        self._groups: dict[tuple[str, str], tuple[np.ndarray, ...]] = {}
+        for key, group in self.regions.groupby(["seqid", "strand"], sort=False):
+            starts, ends = group["start"].to_numpy(), group["end"].to_numpy()
+            self._groups[key] = (group.index.to_numpy(), starts, ends, np.sort(starts),
+                                 np.sort(ends))
+
+    def _containing(self, key: tuple[str, str], positions: np.ndarray) -> np.ndarray:
+        """For each position, how many regions of ``key`` contain it."""
+        group = self._groups.get(key)
+        if group is None:
+            return np.zeros(positions.size, dtype=np.int64)
+        sorted_starts, sorted_ends = group[3], group[4]
+        return (np.searchsorted(sorted_starts, positions, side="right")
+                - np.searchsorted(sorted_ends, positions, side="right"))
+
+    def assign(self, contig: str, strand: str, positions: np.ndarray, counts: np.ndarray,
+               summary: dict[str, int]) -> None:
+        """Add sorted ``positions`` of one strand to ``counts`` (one per region, in region order)
+        and to ``summary``; a position in several same-strand regions is ambiguous."""
+        multiplicity = self._containing((contig, strand), positions)
+        group = self._groups.get((contig, strand))
+        if group is not None:
+            rows, starts, ends = group[:3]
+            unique = positions[multiplicity == 1]
+            counts[rows] += (np.searchsorted(unique, ends, side="left")
+                             - np.searchsorted(unique, starts, side="left"))
+        summary["assigned"] += int((multiplicity == 1).sum())
+        summary["ambiguous"] += int((multiplicity > 1).sum())
+        outside = positions[multiplicity == 0]
+        summary["no_feature"] += int(outside.size)
+        if outside.size:
+            other = "-" if strand == "+" else "+"
+            summary["antisense"] += int((self._containing((contig, other), outside) > 0).sum())
 
 
 def assign_counts(regions: pd.DataFrame, positions: dict[tuple[str, str], np.ndarray]
                   ) -> tuple[pd.Series, dict[str, int]]:
-    """Count positions per region; positions in several same-strand regions are ambiguous."""
-    counts = pd.Series(0, index=regions["gene_id"].to_numpy(), dtype=np.int64)
+    """Count sorted positions per region; positions in several same-strand regions are ambiguous."""
+    index = RegionIndex(regions)
+    counts = np.zeros(len(index.regions), dtype=np.int64)
     summary = {"assigned": 0, "ambiguous": 0, "no_feature": 0, "antisense": 0}
-    grouped = {key: grp for key, grp in regions.groupby(["seqid", "strand"])}
-    for (seqid, strand), pos in positions.items():
-        same = grouped.get((seqid, strand))
-        if same is None:
-            multiplicity = np.zeros(pos.size, dtype=np.int64)
-        else:
-            multiplicity = _containing_count(same["start"].to_numpy(), same["end"].to_numpy(), pos)
-            unique = pos[multiplicity == 1]
-            gene_counts = (np.searchsorted(unique, same["end"].to_numpy(), side="left")
-                           - np.searchsorted(unique, same["start"].to_numpy(), side="left"))
-            counts.loc[same["gene_id"].to_numpy()] += gene_counts
-        summary["assigned"] += int((multiplicity == 1).sum())
-        summary["ambiguous"] += int((multiplicity > 1).sum())
-        outside = pos[multiplicity == 0]
-        summary["no_feature"] += int(outside.size)
-        other = grouped.get((seqid, "-" if strand == "+" else "+"))
-        if other is not None and outside.size:
-            anti = _containing_count(other["start"].to_numpy(), other["end"].to_numpy(), outside)
-            summary["antisense"] += int((anti > 0).sum())
-    return counts, summary
+    for (contig, strand), pos in positions.items():
+        index.assign(contig, strand, pos, counts, summary)
+    return pd.Series(counts, index=index.regions["gene_id"].to_numpy()), summary
 
 
-def count_reads(bam_path: PathLike, annotation: PathLike, settings: CountSettings
-                ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Per-gene counts of one BAM: a table ``gene_id, length, count`` and a summary dict."""
+def count_reads(bam_path: PathLike, annotation: PathLike, settings: CountSettings,
+                chunk_size: int | None = DEFAULT_CHUNK_SIZE) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Per-gene counts of one BAM: a table ``gene_id, count`` and a summary dict.
+
+    The BAM is read one chunk of ``chunk_size`` bases at a time (memory does not grow with the
+    genome; the counts do not depend on the chunk size).
+    """
     genes = read_genes(annotation)
-    with pysam.AlignmentFile(str(bam_path), "rb") as bam:
+    with open_bam(bam_path) as bam:
         contig_lengths = dict(zip(bam.references, bam.lengths, strict=True))
     missing = {g.seqid for g in genes.values()} - set(contig_lengths)
     if missing and len(missing) == len({g.seqid for g in genes.values()}):
         raise InputError(annotation, f"no annotated contig is in the BAM header of {bam_path} "
                                      f"(annotation has e.g. {sorted(missing)[:3]})")
-    regions = counting_regions(genes, settings, contig_lengths)
-    positions, stats = read_positions(bam_path, settings)
-    counts, summary = assign_counts(regions, positions)
+    index = RegionIndex(counting_regions(genes, settings, contig_lengths))
+    counts = np.zeros(len(index.regions), dtype=np.int64)
+    summary = {"assigned": 0, "ambiguous": 0, "no_feature": 0, "antisense": 0}
+    stats = skipped_read_stats()
+    for contig, _, _, by_strand in iter_positions(bam_path, settings, chunk_size, stats):
+        for strand, positions in by_strand.items():
+            index.assign(contig, strand, positions, counts, summary)
     summary.update(stats)
-    table = pd.DataFrame({"gene_id": regions["gene_id"], "count": counts.to_numpy()})
+    table = pd.DataFrame({"gene_id": index.regions["gene_id"], "count": counts})
     sense, anti = summary["assigned"] + summary["ambiguous"], summary["antisense"]
     if anti > sense:
         log.warning("%s: more reads antisense (%d) than sense (%d) to genes: is the library of "
@@ -234,7 +315,7 @@ def build_expression(count_files: dict[int, PathLike], annotation: PathLike, spe
 
 def _run_count(args: argparse.Namespace) -> int:
     settings = CountSettings(args.assay, args.min_mapq, args.extension, args.tss_offset)
-    table, summary = count_reads(args.bam, args.annotation, settings)
+    table, summary = count_reads(args.bam, args.annotation, settings, args.chunk_size)
     write_tsv(table, args.out)
     if args.summary:
         write_tsv(pd.DataFrame([{"sample": Path(args.bam).stem, **summary}]), args.summary)
@@ -254,6 +335,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--summary", help="TSV of assigned/ambiguous/... counts")
     parser.add_argument("--min-mapq", type=int, default=255,
                         help="count only alignments of at least this MAPQ (STAR: 255 = unique)")
+    add_chunk_size_argument(parser)
     parser.add_argument("--extension", type=int, default=500,
                         help="rnaseq3p: extend genes this many bp past their 3' end (not into "
                              "the next gene on the strand)")

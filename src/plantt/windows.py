@@ -26,9 +26,10 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import IO, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,6 @@ from plantt.io import (
     is_gzip,
     iter_lines,
     read_tsv,
-    write_tsv,
 )
 
 log = get_logger("windows")
@@ -320,24 +320,47 @@ def extract_windows(fasta_path: PathLike, genes: Sequence[Gene],
                     layout: WindowLayout = DEFAULT_LAYOUT,
                     annotation: PathLike | None = None) -> WindowSet:
     """Windows of ``genes`` from ``fasta_path`` (transcript orientation, masked, encoded)."""
-    fasta = open_genome(fasta_path)
-    try:
-        lengths = fasta.lengths
-        _check_contigs(genes, lengths, fasta_path, annotation)
-        parts = part_intervals(genes, layout)
-        # Genomic left-to-right pairs of parts form two contiguous blocks per window.
-        n_parts = len(PARTS)
-        starts = parts["start"].to_numpy().reshape(-1, n_parts)
-        ends = parts["end"].to_numpy().reshape(-1, n_parts)
-        chunks: list[str] = []
-        for i, gene in enumerate(genes):
-            # plus: [upstream|gene_start] [gene_end|downstream]
-            # minus: [downstream|gene_end] [gene_start|upstream] (genomic order)
-            blocks = ((0, 1), (2, 3)) if gene.strand == "+" else ((3, 2), (1, 0))
-            for left, right in blocks:
-                chunks.append(fasta.fetch(gene.seqid, int(starts[i, left]), int(ends[i, right])))
-    finally:
-        fasta.close()
+    with open_genome(fasta_path) as fasta:
+        _check_contigs(genes, fasta.lengths, fasta_path, annotation)
+        return _windows_from(fasta, genes, layout)
+
+
+# Genes whose windows are held at once by write_windows: 6 MB of windows, so that memory does not
+# grow with the number of genes (benchmarks/scale.py).
+WINDOW_BATCH = 2000
+
+
+def write_windows(fasta_path: PathLike, genes: Sequence[Gene], out: PathLike,
+                  coords: PathLike | None = None, layout: WindowLayout = DEFAULT_LAYOUT,
+                  annotation: PathLike | None = None, batch_genes: int = WINDOW_BATCH) -> None:
+    """The windows FASTA (:func:`write_fasta`'s format) and the part coordinates TSV of ``genes``,
+    extracted and written ``batch_genes`` genes at a time; both files appear complete or not at
+    all (temporary names, renamed at the end)."""
+    with open_genome(fasta_path) as fasta, ExitStack() as files:
+        _check_contigs(genes, fasta.lengths, fasta_path, annotation)
+        fasta_out = files.enter_context(atomic_open(out))
+        coords_out = files.enter_context(atomic_open(coords)) if coords else None
+        for first in range(0, max(len(genes), 1), batch_genes):
+            batch = _windows_from(fasta, genes[first:first + batch_genes], layout)
+            _write_records(batch.gene_ids, batch.codes, fasta_out)
+            if coords_out is not None:
+                batch.coords.to_csv(coords_out, sep="\t", index=False, header=first == 0)
+
+
+def _windows_from(fasta: GenomeFasta, genes: Sequence[Gene], layout: WindowLayout) -> WindowSet:
+    lengths = fasta.lengths
+    parts = part_intervals(genes, layout)
+    # Genomic left-to-right pairs of parts form two contiguous blocks per window.
+    n_parts = len(PARTS)
+    starts = parts["start"].to_numpy().reshape(-1, n_parts)
+    ends = parts["end"].to_numpy().reshape(-1, n_parts)
+    chunks: list[str] = []
+    for i, gene in enumerate(genes):
+        # plus: [upstream|gene_start] [gene_end|downstream]
+        # minus: [downstream|gene_end] [gene_start|upstream] (genomic order)
+        blocks = ((0, 1), (2, 3)) if gene.strand == "+" else ((3, 2), (1, 0))
+        for left, right in blocks:
+            chunks.append(fasta.fetch(gene.seqid, int(starts[i, left]), int(ends[i, right])))
     codes = encode("".join(chunks)).reshape(len(genes), layout.length) if genes else np.zeros(
         (0, layout.length), dtype=np.uint8)
     minus = np.array([g.strand == "-" for g in genes], dtype=bool)
@@ -360,11 +383,15 @@ def extract_windows(fasta_path: PathLike, genes: Sequence[Gene],
 
 def write_fasta(gene_ids: Sequence[str], codes: np.ndarray, out: PathLike) -> None:
     """One record per window, header = gene id, sequence on one line."""
+    with atomic_open(out) as handle:
+        _write_records(gene_ids, codes, handle)
+
+
+def _write_records(gene_ids: Sequence[str], codes: np.ndarray, handle: IO[str]) -> None:
     text = decode(codes.reshape(-1)) if len(gene_ids) else ""
     width = codes.shape[1] if codes.ndim == 2 else 0
-    with atomic_open(out) as handle:
-        for i, gene_id in enumerate(gene_ids):
-            handle.write(f">{gene_id}\n{text[i * width:(i + 1) * width]}\n")
+    for i, gene_id in enumerate(gene_ids):
+        handle.write(f">{gene_id}\n{text[i * width:(i + 1) * width]}\n")
 
 
 def read_gene_list(path: PathLike) -> list[str]:
@@ -409,10 +436,8 @@ def run(args: argparse.Namespace) -> int:
         wanted, source = genes_from_pairs(args.pairs, args.species), args.pairs
     selected = select_genes(genes, wanted, source)
     layout = WindowLayout(args.upstream, args.gene_part, args.downstream, args.mask)
-    windows = extract_windows(args.fasta, selected, layout, annotation=args.annotation)
-    write_fasta(windows.gene_ids, windows.codes, args.out)
-    if args.coords:
-        write_tsv(windows.coords, args.coords)
+    write_windows(args.fasta, selected, args.out, args.coords, layout,
+                  annotation=args.annotation)
     log.info("%d windows of %d bp written to %s", len(selected), layout.length, args.out)
     return 0
 

@@ -1,4 +1,26 @@
 # STAR genome index per species and spliced alignment per sample (coordinate-sorted, indexed BAM).
+# Memory and time of each job from the genome and FASTQ sizes (common.smk, plantt.resources).
+
+
+rule decompress_genome:
+    input:
+        get_compressed_genome,
+    output:
+        "resources/genomes/{species}.fa",
+    log:
+        "logs/decompress_genome/{species}.log",
+    wildcard_constraints:
+        species=_alternation([s for s in SPECIES if is_compressed_genome(s)]),
+    conda:
+        "../../envs/samtools.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=lambda wildcards, input, attempt: plantt_resources.trim_runtime(
+            plantt_resources.files_bytes(input), attempt
+        ),
+    # gzip -d reads gzip and bgzip alike; STAR and pyfaidx need the plain text once, not per job
+    shell:
+        "gzip -dc {input} > {output} 2> {log}"
 
 
 rule star_index:
@@ -13,10 +35,12 @@ rule star_index:
         "../../envs/star.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=star_index_mem_mb,
+        runtime=lambda wildcards, attempt: 120 * attempt,
     params:
         sa_bases=get_star_sa_index_bases,
         annotation=get_star_annotation_args,
+        ram_limit=get_star_ram_limit_args,
         extra=config["star"]["index_extra"],
         tmpdir="results/star/index/{species}.tmp",
     shell:
@@ -24,7 +48,7 @@ rule star_index:
         "STAR --runMode genomeGenerate --runThreadN {threads} --genomeDir {output}"
         " --genomeFastaFiles {input.fasta} --genomeSAindexNbases {params.sa_bases}"
         " {params.annotation} --outFileNamePrefix {output}/ --outTmpDir {params.tmpdir}"
-        " {params.extra} > {log} 2>&1"
+        " {params.ram_limit} {params.extra} > {log} 2>&1"
 
 
 rule star_align:
@@ -40,7 +64,8 @@ rule star_align:
         "../../envs/star.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=star_align_mem_mb,
+        runtime=star_align_runtime,
     params:
         prefix="results/star/{sample}/{sample}.",
         extra=get_star_align_extra,

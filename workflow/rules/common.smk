@@ -24,6 +24,7 @@ from plantt.sheets import (
     load_sample_sheet,
     load_species_sheet,
 )
+from plantt import resources as plantt_resources
 from plantt.published import PublishedSettings
 from plantt.published import coerce_config as coerce_published_config
 
@@ -141,7 +142,21 @@ def get_assay_of_sample(wildcards):
     return samples.loc[wildcards.sample, "assay"]
 
 
+def is_compressed_genome(species):
+    return str(species_sheet.loc[species, "genome"]).endswith(".gz")
+
+
 def get_genome(wildcards):
+    """The plain genome FASTA of a species: a gzip or bgzip genome of the sheet is decompressed
+    once into resources/genomes/ (rule decompress_genome), which STAR and the windows read.
+    """
+    species = getattr(wildcards, "species", None) or get_species_of_sample(wildcards)
+    if is_compressed_genome(species):
+        return f"resources/genomes/{species}.fa"
+    return species_sheet.loc[species, "genome"]
+
+
+def get_compressed_genome(wildcards):
     return species_sheet.loc[wildcards.species, "genome"]
 
 
@@ -172,8 +187,6 @@ def get_star_annotation_args(wildcards, input):
 
 def star_sa_index_bases(fasta):
     """STAR's --genomeSAindexNbases for a genome: min(14, log2(genome length) / 2 - 1)."""
-    import math
-
     fai = Path(str(fasta) + ".fai")
     if fai.exists():
         length = sum(int(line.split("\t")[1]) for line in open(fai))
@@ -181,7 +194,7 @@ def star_sa_index_bases(fasta):
         length = sum(
             len(line.strip()) for line in open(fasta) if not line.startswith(">")
         )
-    return max(4, min(14, int(math.log2(max(length, 2)) / 2 - 1)))
+    return plantt_resources.star_sa_index_bases(length)
 
 
 def star_annotation_args(annotation):
@@ -192,6 +205,67 @@ def star_annotation_args(annotation):
     if name.removesuffix(".gz").endswith(".gtf"):
         return f"--sjdbGTFfile {source}"
     return f"--sjdbGTFfile {source} --sjdbGTFtagExonParentTranscript Parent"
+
+
+# ---- resources: what a job asks a cluster for, from the sizes of its inputs -------------------
+# mem_mb in MB, runtime in minutes (formulas in src/plantt/resources.py); `attempt` grows both on
+# a retry (profiles/slurm: retries: 2). Where an input does not exist yet (a dry run of the demo,
+# whose genomes are generated) the smallest value is given: Snakemake evaluates resources again
+# just before it submits the job.
+
+
+def _genome_length(species):
+    original = species_sheet.loc[species, "genome"]
+    plain = (
+        f"resources/genomes/{species}.fa" if is_compressed_genome(species) else original
+    )
+    return plantt_resources.genome_length(plain, compressed=original)
+
+
+def star_sa_sparsity():
+    """--genomeSAsparseD from star.index_extra (1 when not set)."""
+    found = re.search(r"--genomeSAsparseD[ =]+(\d+)", config["star"]["index_extra"])
+    return int(found.group(1)) if found else 1
+
+
+def star_index_mem_mb(wildcards, attempt):
+    return plantt_resources.star_index_mem_mb(
+        _genome_length(wildcards.species), star_sa_sparsity(), attempt
+    )
+
+
+def get_star_ram_limit_args(wildcards, resources):
+    """--limitGenomeGenerateRAM: what the job was given (STAR's own default, 31 GB, stops the
+    index of genomes above about 3 Gb), unless star.index_extra sets it."""
+    if "--limitGenomeGenerateRAM" in config["star"]["index_extra"]:
+        return ""
+    return f"--limitGenomeGenerateRAM {int(resources.mem_mb) * plantt_resources.MB}"
+
+
+def star_align_mem_mb(wildcards, attempt):
+    species = get_species_of_sample(wildcards)
+    return plantt_resources.star_align_mem_mb(
+        _genome_length(species), star_sa_sparsity(), attempt
+    )
+
+
+def star_align_runtime(wildcards, input, attempt):
+    return plantt_resources.star_align_runtime(
+        plantt_resources.files_bytes(input.fastq), attempt
+    )
+
+
+def trim_runtime(wildcards, input, attempt):
+    return plantt_resources.trim_runtime(plantt_resources.files_bytes(input), attempt)
+
+
+def chunked_mem_mb(wildcards, attempt):
+    return plantt_resources.chunked_mem_mb(config["chunk_size"], attempt)
+
+
+def bam_runtime(wildcards, input, attempt):
+    bams = [path for path in input if str(path).endswith(".bam")]
+    return plantt_resources.bam_runtime(plantt_resources.files_bytes(bams), 1, attempt)
 
 
 def get_count_params(wildcards):

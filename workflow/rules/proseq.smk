@@ -16,8 +16,12 @@ rule proseq_bigwig:
         sample=_alternation(PROSEQ_SAMPLES),
     conda:
         "../../envs/deeptools.yaml"
+    resources:
+        mem_mb=chunked_mem_mb,
+        runtime=bam_runtime,
     params:
         min_mapq=config["count"]["min_mapq"],
+        chunk_size=config["chunk_size"],
     script:
         "../scripts/proseq_bigwig.py"
 
@@ -32,6 +36,10 @@ rule proseq_merge_bigwig:
         "logs/proseq/bigwig/{species}.merged.log",
     conda:
         "../../envs/deeptools.yaml"
+    resources:
+        mem_mb=chunked_mem_mb,
+    params:
+        chunk_size=config["chunk_size"],
     script:
         "../scripts/proseq_merge_bigwig.py"
 
@@ -136,9 +144,13 @@ rule proseq_pausing:
         "logs/proseq/pausing/{species}.log",
     conda:
         "../../envs/plantt.yaml"
+    resources:
+        mem_mb=chunked_mem_mb,
+        runtime=bam_runtime,
     params:
         settings=config["proseq"]["pausing"],
         min_mapq=config["count"]["min_mapq"],
+        chunk_size=config["chunk_size"],
     script:
         "../scripts/proseq_pausing.py"
 

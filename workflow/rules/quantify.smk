@@ -14,8 +14,12 @@ rule count_reads:
         "logs/count_reads/{sample}.log",
     conda:
         "../../envs/plantt.yaml"
+    resources:
+        mem_mb=chunked_mem_mb,
+        runtime=bam_runtime,
     params:
         settings=get_count_params,
+        chunk_size=config["chunk_size"],
     script:
         "../scripts/count_reads.py"
 

@@ -14,6 +14,9 @@ rule trim_single_end:
     conda:
         "../../envs/cutadapt.yaml"
     threads: 2
+    resources:
+        mem_mb=1000,
+        runtime=trim_runtime,
     params:
         options=get_trim_options,
     shell:
@@ -35,6 +38,9 @@ rule trim_paired_end:
     conda:
         "../../envs/cutadapt.yaml"
     threads: 2
+    resources:
+        mem_mb=1000,
+        runtime=trim_runtime,
     params:
         options=get_trim_options,
     shell:

@@ -10,7 +10,8 @@ from plantt.quantify import CountSettings, count_reads
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 settings = CountSettings(**sm.params.settings)
-table, summary = count_reads(sm.input.bam, sm.input.annotation, settings)
+table, summary = count_reads(sm.input.bam, sm.input.annotation, settings,
+                             chunk_size=sm.params.chunk_size)
 log.info("%s: %s", sm.wildcards.sample, summary)
 write_tsv(table, sm.output.counts)
 write_tsv(pd.DataFrame([{"sample": sm.wildcards.sample, "assay": settings.assay, **summary}]),

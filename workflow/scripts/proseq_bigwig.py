@@ -8,5 +8,6 @@ from plantt.proseq import write_polymerase_bigwigs
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 total = write_polymerase_bigwigs(sm.input.bam, sm.output.plus, sm.output.minus,
-                                 min_mapq=sm.params.min_mapq)
+                                 min_mapq=sm.params.min_mapq,
+                                 chunk_size=sm.params.chunk_size)
 log.info("%s: %d read-1 positions scaled to CPM", sm.wildcards.sample, total)

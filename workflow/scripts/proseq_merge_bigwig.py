@@ -8,5 +8,5 @@ from plantt.proseq import merge_bigwigs
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 for strand in ("plus", "minus"):
-    merge_bigwigs(list(sm.input[strand]), sm.output[strand])
+    merge_bigwigs(list(sm.input[strand]), sm.output[strand], chunk_size=sm.params.chunk_size)
     log.info("%s %s: mean of %d replicates", sm.wildcards.species, strand, len(sm.input[strand]))

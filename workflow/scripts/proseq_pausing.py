@@ -4,13 +4,13 @@ import _setup  # noqa: F401 (makes plantt importable)
 
 from plantt.annotation import read_genes
 from plantt.io import setup_logging, write_tsv
-from plantt.proseq import PauseSettings, pause_indices, pooled_counts
+from plantt.proseq import PauseSettings, pause_indices_from_bams
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 settings = PauseSettings(**sm.params.settings)
-counts = pooled_counts(list(sm.input.bams), min_mapq=sm.params.min_mapq)
-table = pause_indices(read_genes(sm.input.annotation), counts, settings)
+table = pause_indices_from_bams(read_genes(sm.input.annotation), list(sm.input.bams), settings,
+                                min_mapq=sm.params.min_mapq, chunk_size=sm.params.chunk_size)
 write_tsv(table, sm.output[0])
 log.info("%s: %d genes, %d with at least %d gene-body reads", sm.wildcards.species, len(table),
          int(table["covered"].sum()), settings.min_reads)

@@ -1,0 +1,57 @@
+"""Cluster resources from input sizes (plantt.resources, called by the rules' resources:)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from plantt import resources
+
+
+def test_star_memory_follows_the_manual_and_the_sparsity() -> None:
+    human = 3_100_000_000
+    dense = resources.star_index_mem_mb(human)
+    assert 31_000 <= dense <= 40_000  # "about 32 GB for the human genome"
+    assert dense / human * 1e6 == pytest.approx(11, abs=1.5)  # ~10 bytes per base
+    sparse = resources.star_index_mem_mb(human, sa_sparsity=2)
+    assert 0.5 * dense < sparse < 0.7 * dense  # the suffix array is most of it
+    pea, faba = resources.star_index_mem_mb(4_500_000_000), resources.star_index_mem_mb(13e9)
+    assert dense < pea < faba
+    assert resources.star_index_mem_mb(5_000_000) == 4000  # a demo genome: the floor
+    assert resources.star_index_mem_mb(human, attempt=2) == 2 * dense
+    assert resources.star_align_mem_mb(human) > resources.star_index_bytes(human) / 1e6
+    with pytest.raises(ValueError, match="genomeSAsparseD"):
+        resources.star_index_bytes(human, 0)
+
+
+def test_sa_index_bases_as_the_manual_advises() -> None:
+    assert resources.star_sa_index_bases(3_000_000_000) == 14
+    assert resources.star_sa_index_bases(4_000_000) == 9  # log2(4e6) / 2 - 1 = 9.97
+    assert resources.star_sa_index_bases(10) == 4
+
+
+def test_genome_length_from_index_file_or_compressed_original(tmp_path: Path) -> None:
+    plain = tmp_path / "g.fa"
+    assert resources.genome_length(plain) == 0
+    packed = tmp_path / "g.fa.gz"
+    with gzip.open(packed, "wt") as handle:
+        handle.write(">c\n" + "ACGT" * 20_000 + "\n")
+    assert resources.genome_length(plain, compressed=packed) == int(packed.stat().st_size * 3.5)
+    plain.write_text(">c\n" + ("A" * 80 + "\n") * 1000)
+    assert abs(resources.genome_length(plain, compressed=packed) - 80_000) < 100
+    (tmp_path / "g.fa.fai").write_text("c\t80000\t3\t80\t81\nd\t5\t84000\t80\t81\n")
+    assert resources.genome_length(plain) == 80_005
+
+
+def test_runtime_and_chunk_memory_grow_with_inputs(tmp_path: Path) -> None:
+    assert resources.chunked_mem_mb(10_000_000) < resources.chunked_mem_mb(100_000_000)
+    assert resources.chunked_mem_mb(10_000_000, attempt=3) == 3 * resources.chunked_mem_mb(10**7)
+    big = resources.bam_runtime(30 * 50_000_000)  # 50 million alignments
+    assert resources.bam_runtime(1000) == 10 < big
+    assert resources.star_align_runtime(2_000_000_000) > resources.star_align_runtime(0) == 30
+    files = [tmp_path / "a", tmp_path / "b", tmp_path / "missing"]
+    files[0].write_bytes(b"x" * 10)
+    files[1].write_bytes(b"x" * 5)
+    assert resources.files_bytes(files) == 15
