@@ -4,12 +4,16 @@ and inside pause windows)."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import REPO
 from plantt.annotation import Gene, read_genes
 from plantt.chunks import gene_blocks, genome_chunks
 from plantt.proseq import (
@@ -127,3 +131,20 @@ def test_demo_steps_do_not_depend_on_the_chunk_size(demo_workdir: Path, tmp_path
     for name, mine in (("fa", "w.fa"), ("coords.tsv", "w.tsv")):
         expected = (demo_workdir / f"results/windows/{species}.{name}").read_bytes()
         assert (tmp_path / mine).read_bytes() == expected
+
+
+def test_scale_benchmark_runs_and_ends_with_its_summary_line(tmp_path: Path) -> None:
+    """benchmarks/scale.py at toy sizes (its figures at real sizes are in benchmarks/README.md)."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "scale.py"), "--sizes", "1", "2",
+         "--gene-spacing", "20000", "--reads-per-gene", "20", "--chunk-size", "300000",
+         "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert sum(line.startswith("  ") for line in lines) == 2 * 7  # 7 steps at 2 sizes
+    last = re.fullmatch(r"scale: peak RSS growth (\d+\.\d\d)x \(worst step (\w+)\), "
+                        r"largest (\d+\.\d\d) GB at 2 Mb", lines[-1])
+    assert last is not None, lines[-1]
+    assert 0.5 < float(last.group(1)) < 3 and float(last.group(3)) < 2
+    assert (tmp_path / "2Mb" / "merged.plus.bw").stat().st_size > 0
