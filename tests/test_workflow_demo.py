@@ -107,3 +107,56 @@ def test_report_builds(demo_workdir: Path) -> None:
     # the report of the stages before training (test_workflow_training builds one with models)
     run_snakemake(demo_workdir, "--report", str(demo_workdir / "report.html"), "preprocess_all")
     assert (demo_workdir / "report.html").stat().st_size > 10_000
+    html = (demo_workdir / "report.html").read_text(errors="replace")
+    # the QC figures: replicate concordance per species and assay (the paper's Supplementary
+    # Figures 2-6), sample correlation heatmap and PCA per species
+    sheet = pd.read_csv(demo_workdir / "resources/demo/samples.tsv", sep="\t")
+    replicates = sheet.groupby(["species", "assay"]).size()
+    concordance = pd.read_csv(demo_workdir / "results/qc/replicate_concordance.tsv", sep="\t")
+    for (species, assay), n in replicates.items():
+        assert f"{species}.{assay}.png" in html
+        mine = concordance[(concordance["species"] == species) & (concordance["assay"] == assay)]
+        assert len(mine) == n * (n - 1) // 2
+        # simulated replicates share each gene's level: clearly concordant, never identical
+        assert mine["pearson_r2"].between(0.4, 0.99).all(), mine
+    assert "Replicate concordance" in html
+    for species in sheet["species"].unique():
+        assert f"{species}.correlation.png" in html and f"{species}.pca.png" in html
+        corr = pd.read_csv(demo_workdir / f"results/qc/samples/{species}.correlation.tsv",
+                           sep="\t", index_col="sample")
+        assays = [name.rsplit("_rep_", 1)[0] for name in corr.index]
+        same = np.equal.outer(assays, assays) & ~np.eye(len(assays), dtype=bool)
+        if (~same & ~np.eye(len(assays), dtype=bool)).any():  # both assays: they separate
+            assert corr.to_numpy()[same].min() > corr.to_numpy()[~same & ~np.eye(len(assays),
+                                                                            dtype=bool)].max()
+
+
+def test_rnaseq3p_strand_tracks_hold_the_counted_read_ends(demo_workdir: Path) -> None:
+    """The 3'-RNA-seq bigWigs: CPM of read 5' ends on the read's strand, so that summing a gene's
+    counting region on its own strand gives its read count times one scale for the sample."""
+    from plantt.annotation import read_genes
+    from plantt.quantify import CountSettings, counting_regions
+    from plantt.tracks import read_bigwig
+
+    sheet = pd.read_csv(demo_workdir / "resources/demo/samples.tsv", sep="\t")
+    row = sheet[sheet["assay"] == "rnaseq3p"].iloc[0]
+    _, plus = read_bigwig(demo_workdir / f"results/coverage/{row['sample']}.plus.bw")
+    _, minus = read_bigwig(demo_workdir / f"results/coverage/{row['sample']}.minus.bw")
+    assert sum(v.sum() for v in plus.values()) + sum(v.sum() for v in minus.values()) == \
+        pytest.approx(1e6, rel=1e-6)
+    counts = pd.read_csv(demo_workdir / f"results/counts/{row['sample']}.tsv", sep="\t")
+    genes = read_genes(demo_workdir / f"resources/demo/annotation/{row['species']}.gff3")
+    regions = counting_regions(genes, CountSettings("rnaseq3p")).set_index("gene_id")
+    counted = counts.set_index("gene_id")["count"]
+    counted = counted[counted > 0]
+    sums = pd.Series({g: (plus if regions.loc[g, "strand"] == "+" else minus)[
+        regions.loc[g, "seqid"]][regions.loc[g, "start"]:regions.loc[g, "end"]].sum()
+        for g in counted.index})
+    ratio = sums / counted
+    assert len(ratio) > 500
+    assert (np.abs(ratio / ratio.median() - 1) < 1e-6).mean() > 0.95
+    # and the other strand holds little of it (QuantSeq FWD reads are sense)
+    anti = pd.Series({g: (minus if regions.loc[g, "strand"] == "+" else plus)[
+        regions.loc[g, "seqid"]][regions.loc[g, "start"]:regions.loc[g, "end"]].sum()
+        for g in counted.index})
+    assert anti.sum() < 0.1 * sums.sum()

@@ -23,25 +23,25 @@ alignments are dropped.
 from __future__ import annotations
 
 import argparse
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pysam
 
 from plantt.annotation import Gene, read_genes
-from plantt.chunks import DEFAULT_CHUNK_SIZE, add_chunk_size_argument, gene_blocks, genome_chunks
-from plantt.io import InputError, PathLike, atomic_open, atomic_path, get_logger, read_tsv, write_tsv
-from plantt.quantify import (
-    CountSettings,
-    chunk_positions,
-    iter_positions,
-    open_bam,
-    skipped_read_stats,
+from plantt.chunks import DEFAULT_CHUNK_SIZE, add_chunk_size_argument, gene_blocks
+from plantt.io import InputError, PathLike, atomic_open, get_logger, read_tsv, write_tsv
+from plantt.quantify import CountSettings, chunk_positions, open_bam, skipped_read_stats
+from plantt.tracks import (  # noqa: F401 (the track functions, also reachable from here)
+    bam_contig_lengths,
+    merge_bigwigs,
+    read_bigwig,
+    write_bigwig,
+    write_bigwig_chunks,
+    write_strand_bigwigs,
 )
 
 log = get_logger("proseq")
@@ -52,7 +52,7 @@ PAUSE_COLUMNS = ["gene_id", "seqid", "strand", "length", "pause_region_reads", "
                  "body_density", "pause_index", "covered"]
 
 
-# ---- polymerase positions and bigWigs --------------------------------------------------------
+# ---- polymerase positions (the bigWigs themselves: plantt.tracks) ---------------------------
 
 
 @dataclass
@@ -81,16 +81,16 @@ class PolymeraseCounts:
                                 {k: self.track(*k) + other.track(*k) for k in keys})
 
 
-def bam_contig_lengths(bam_path: PathLike) -> dict[str, int]:
-    try:
-        with pysam.AlignmentFile(str(bam_path), "rb") as bam:
-            return dict(zip(bam.references, bam.lengths, strict=True))
-    except (OSError, ValueError) as err:
-        raise InputError(bam_path, f"cannot open as BAM: {err}") from None
-
-
 def _proseq_settings(min_mapq: int) -> CountSettings:
     return CountSettings("proseq", min_mapq=min_mapq)
+
+
+def write_polymerase_bigwigs(bam_path: PathLike, plus: PathLike, minus: PathLike,
+                             min_mapq: int = 255, chunk_size: int | None = DEFAULT_CHUNK_SIZE
+                             ) -> int:
+    """The plus- and minus-strand CPM bigWigs of one PRO-seq sample's polymerase positions;
+    returns their number."""
+    return write_strand_bigwigs(bam_path, plus, minus, _proseq_settings(min_mapq), chunk_size)
 
 
 def block_tracks(bams: Sequence[pysam.AlignmentFile], contig: str, start: int, end: int,
@@ -105,143 +105,6 @@ def block_tracks(bams: Sequence[pysam.AlignmentFile], contig: str, start: int, e
             where, counts = np.unique(positions, return_counts=True)
             tracks[strand][where - start] += counts.astype(np.int32)
     return tracks
-
-
-def write_bigwig_chunks(target: PathLike, contig_lengths: Mapping[str, int],
-                        chunks: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> None:
-    """Single-base bigWig from ``(contig, positions, values)`` chunks given in genome order (each
-    chunk's positions sorted; positions of value 0 or NaN are left out). Entries go to the file as
-    chunks arrive, so memory is set by a chunk.
-
-    Written to a temporary name and renamed, so an interrupted job never leaves a truncated file.
-    """
-    import pyBigWig  # a deepTools dependency, only needed here
-
-    with atomic_path(target, suffix=".bw") as tmp:
-        bw = pyBigWig.open(str(tmp), "w")
-        try:
-            bw.addHeader([(c, int(n)) for c, n in contig_lengths.items()], maxZooms=10)
-            for contig, positions, values in chunks:
-                values = np.asarray(values, dtype=np.float64)
-                keep = np.nan_to_num(values) != 0
-                if keep.any():
-                    bw.addEntries(contig, np.asarray(positions, dtype=np.int64)[keep],
-                                  values=values[keep], span=1)
-        finally:
-            bw.close()
-
-
-def write_bigwig(target: PathLike, contig_lengths: Mapping[str, int],
-                 values: Mapping[str, np.ndarray]) -> None:
-    """Single-base bigWig of ``values`` (one dense array per contig); zero and NaN positions are
-    left out."""
-    write_bigwig_chunks(target, contig_lengths, (
-        (contig, np.arange(len(values[contig])), values[contig])
-        for contig in contig_lengths if contig in values))
-
-
-def _open_bigwig(path: PathLike):
-    import pyBigWig
-
-    if not Path(path).exists():
-        raise InputError(path, "bigWig file not found")
-    bw = pyBigWig.open(str(path))
-    if bw is None or not bw.isBigWig():
-        raise InputError(path, "not a bigWig file")
-    return bw
-
-
-def read_bigwig(path: PathLike) -> tuple[dict[str, int], dict[str, np.ndarray]]:
-    """Contig lengths and per-base values (missing = 0) of a bigWig (whole contigs: for small
-    genomes and tests)."""
-    bw = _open_bigwig(path)
-    try:
-        lengths = dict(bw.chroms())
-        values = {c: np.nan_to_num(bw.values(c, 0, n, numpy=True)) for c, n in lengths.items()}
-    finally:
-        bw.close()
-    return lengths, values
-
-
-class _Spool:
-    """Per-chunk arrays parked in an unnamed temporary file, read back in the order written: the
-    CPM scale needs the total count, known only after the whole BAM has been read once."""
-
-    def __init__(self, directory: PathLike):
-        self._file = tempfile.TemporaryFile(dir=directory)
-        self._parts: list[tuple[str, str, int]] = []
-
-    def add(self, contig: str, strand: str, positions: np.ndarray, counts: np.ndarray) -> None:
-        self._file.write(positions.astype(np.int64).tobytes())
-        self._file.write(counts.astype(np.int64).tobytes())
-        self._parts.append((contig, strand, positions.size))
-
-    def read(self, strand: str) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-        self._file.seek(0)
-        for contig, part_strand, size in self._parts:
-            positions = np.frombuffer(self._file.read(8 * size), dtype=np.int64)
-            counts = np.frombuffer(self._file.read(8 * size), dtype=np.int64)
-            if part_strand == strand:
-                yield contig, positions, counts
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def write_polymerase_bigwigs(bam_path: PathLike, plus: PathLike, minus: PathLike,
-                             min_mapq: int = 255, chunk_size: int | None = DEFAULT_CHUNK_SIZE
-                             ) -> int:
-    """The plus- and minus-strand CPM bigWigs of one sample; returns the number of positions.
-
-    One pass over the BAM, one chunk of ``chunk_size`` bases at a time: each chunk's counted
-    positions are parked on disk until the total (the CPM denominator) is known.
-    """
-    lengths = bam_contig_lengths(bam_path)
-    spool = _Spool(Path(plus).parent)
-    stats = skipped_read_stats()
-    total = 0
-    try:
-        for contig, _, _, by_strand in iter_positions(bam_path, _proseq_settings(min_mapq),
-                                                      chunk_size, stats):
-            for strand, positions in by_strand.items():
-                unique, counts = np.unique(positions, return_counts=True)
-                spool.add(contig, strand, unique, counts)
-                total += int(positions.size)
-        log.info("%s: %d read-1 positions; skipped %s", bam_path, total, stats)
-        scale = 1e6 / total if total else 0.0
-        for target, strand in ((plus, "+"), (minus, "-")):
-            write_bigwig_chunks(target, lengths, ((contig, positions, counts * scale)
-                                                  for contig, positions, counts
-                                                  in spool.read(strand)))
-    finally:
-        spool.close()
-    return total
-
-
-def merge_bigwigs(paths: Sequence[PathLike], target: PathLike,
-                  chunk_size: int | None = DEFAULT_CHUNK_SIZE) -> None:
-    """Per-base mean of several bigWigs of the same genome (replicates), a chunk at a time."""
-    if not paths:
-        raise ValueError("no bigWig files to merge")
-    handles = [_open_bigwig(path) for path in paths]
-    try:
-        lengths = dict(handles[0].chroms())
-        for path, handle in zip(paths[1:], handles[1:], strict=True):
-            if dict(handle.chroms()) != lengths:
-                raise InputError(path, f"contigs differ from those of {paths[0]}")
-
-        def mean_chunks() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-            for contig, start, end in genome_chunks(lengths, chunk_size):
-                total = np.zeros(end - start)
-                for handle in handles:
-                    total += np.nan_to_num(handle.values(contig, start, end, numpy=True))
-                where = np.flatnonzero(total)
-                yield contig, start + where, total[where] / len(handles)
-
-        write_bigwig_chunks(target, lengths, mean_chunks())
-    finally:
-        for handle in handles:
-            handle.close()
 
 
 # ---- gene regions for deepTools --------------------------------------------------------------

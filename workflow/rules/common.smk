@@ -111,6 +111,15 @@ SPECIES_ASSAYS = sorted(
 )
 
 
+RNASEQ3P_SAMPLES = [s for s in SAMPLES if samples.loc[s, "assay"] == "rnaseq3p"]
+# (species, assay) with at least two replicates: those have a replicate concordance
+REPLICATED_SPECIES_ASSAYS = [
+    (sp, assay)
+    for sp, assay in SPECIES_ASSAYS
+    if ((samples["species"] == sp) & (samples["assay"] == assay)).sum() >= 2
+]
+
+
 def _alternation(names):
     return "|".join(map(re.escape, names)) if names else "__none__"
 
@@ -291,6 +300,25 @@ def get_sample_counts(wildcards):
 ASSAYS_PRESENT = [a for a in ASSAYS if any(assay == a for _, assay in SPECIES_ASSAYS)]
 
 
+def get_expression_tables_of_species(wildcards):
+    return {
+        assay: f"results/expression/{wildcards.species}.{assay}.tsv"
+        for sp, assay in SPECIES_ASSAYS
+        if sp == wildcards.species
+    }
+
+
+def qc_outputs():
+    outputs = ["results/qc/multiqc_report.html", "results/qc/counting_summary.png"]
+    outputs += [
+        f"results/qc/replicates/{sp}.{a}.png" for sp, a in REPLICATED_SPECIES_ASSAYS
+    ]
+    if REPLICATED_SPECIES_ASSAYS:
+        outputs.append("results/qc/replicate_concordance.tsv")
+    outputs += [f"results/qc/samples/{sp}.pca.png" for sp in SPECIES]
+    return outputs
+
+
 def get_expression_tables_of_assay(wildcards):
     return [
         f"results/expression/{sp}.{assay}.tsv"
@@ -399,8 +427,8 @@ def get_demo_outdir(wildcards, output):
 def preprocess_outputs():
     """Targets of `snakemake preprocess_all`: everything before training."""
     outputs = expression_tables()
-    outputs.append("results/qc/multiqc_report.html")
-    outputs.append("results/qc/counting_summary.png")
+    outputs += qc_outputs()
+    outputs += [f"results/coverage/{s}.plus.bw" for s in RNASEQ3P_SAMPLES]
     outputs += ["results/windows/encoded.npy", "results/windows/encoded.genes.tsv"]
     outputs += [f"results/splits/{assay}.tsv" for assay in ASSAYS_PRESENT]
     outputs += [f"results/splits/{assay}.summary.png" for assay in ASSAYS_PRESENT]

@@ -1,5 +1,5 @@
 # Reads per gene (conventions in config/README.md), then CPM and TPM per replicate and the mean and
-# SD per gene of each species and assay.
+# SD per gene of each species and assay; strand-specific 3'-RNA-seq tracks of the counted positions.
 
 
 rule count_reads:
@@ -39,3 +39,26 @@ rule expression:
         settings=get_count_params,
     script:
         "../scripts/expression.py"
+
+
+rule coverage_bigwig:
+    input:
+        bam="results/star/{sample}/{sample}.bam",
+        bai="results/star/{sample}/{sample}.bam.bai",
+    output:
+        plus="results/coverage/{sample}.plus.bw",
+        minus="results/coverage/{sample}.minus.bw",
+    log:
+        "logs/coverage/{sample}.log",
+    wildcard_constraints:
+        sample=_alternation(RNASEQ3P_SAMPLES),
+    conda:
+        "../../envs/deeptools.yaml"
+    resources:
+        mem_mb=chunked_mem_mb,
+        runtime=bam_runtime,
+    params:
+        settings=get_count_params,
+        chunk_size=config["chunk_size"],
+    script:
+        "../scripts/coverage_bigwig.py"
