@@ -12,8 +12,11 @@ min_version("9.0")
 
 # The package lives in src/; make it importable even where it was not pip-installed (e.g. when
 # Snakemake runs from a clone with --use-conda environments that only hold the dependencies), and
-# put it first: this checkout's package, not another clone's that happens to be installed.
-_SRC = Path(workflow.basedir) / "src"
+# put it first: this checkout's package, not another clone's that happens to be installed. Found
+# from this file's folder (workflow/rules), which is also right when the workflow is a module of
+# another; used as a remote module (github(...)) there is no local src/, and the installed package
+# is imported (README.md, "Using the workflow as a module").
+_SRC = Path(str(workflow.current_basedir)).parents[1] / "src"
 if _SRC.is_dir():
     sys.path[:] = [_SRC.as_posix()] + [p for p in sys.path if p != _SRC.as_posix()]
 
@@ -42,8 +45,8 @@ def _check_config_keys():
 
     from plantt.config import coerce_to_schema, unknown_keys
 
-    schema_path = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-    with open(schema_path) as handle:
+    # source_path: this file's folder, also when the workflow is used as a module from elsewhere
+    with open(workflow.source_path("../schemas/config.schema.yaml")) as handle:
         schema = yaml.safe_load(handle)
     config.update(coerce_to_schema(dict(config), schema))
     unknown = unknown_keys(config, schema)
