@@ -328,3 +328,76 @@ def test_snvs_and_mnvs_take_the_sliced_path_with_full_pass_effects(
     np.testing.assert_allclose(table["effect"], full["effect"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(table["ref_score"], full["ref_score"], atol=1e-6, rtol=0)
     assert table["effect"].abs().min() > 1e-3  # large enough for the comparison to fail
+
+
+def test_filter_multiallelic_records_and_the_tabix_index(data: dict, tmp_path: Path) -> None:
+    """FILTER honoured by a setting; records read as pysam.VariantFile reads them; an indexed
+    bgzip VCF read through its index gives the table of the whole-file read."""
+    import pysam
+
+    chr1, chr2, model = data["contigs"]["chr1"], data["contigs"]["chr2"], data["model"]
+
+    def other(base: str) -> str:
+        return "A" if base != "A" else "C"
+
+    lines = [
+        f"chr1\t1201\tpassed\t{chr1[1200]}\t{other(chr1[1200])}\t50\tPASS\t.",
+        f"chr1\t1301\tmissing\t{chr1[1300]}\t{other(chr1[1300])}\t50\t.\t.",
+        f"chr1\t1401\tlowq\t{chr1[1400]}\t{other(chr1[1400])}\t5\tq10\t.",
+        f"chr1\t1501\ttwo\t{chr1[1500]}\t{other(chr1[1500])},{chr1[1500]}TT\t5\tq10;lowDP\t.",
+        f"chr1\t2201\tmulti\t{chr1[2200]}\t{other(chr1[2200])},{chr1[2200]}GG,<DEL>\t50\tPASS\t.",
+        f"chr1\t5801\tbetween\t{chr1[5800]}\t{other(chr1[5800])}\t50\tPASS\t.",  # in no window
+        f"chr1\t6000\tdelM\t{chr1[5999:6012]}\t{chr1[5999]}\t50\tPASS\t.",  # M's upstream edge
+        f"chr2\t501\tonQ\t{chr2[500]}\t{other(chr2[500])}\t50\tPASS\t.",
+    ]
+    header = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=12000>\n"
+              "##contig=<ID=chr2,length=3000>\n##FILTER=<ID=q10,Description=\"low quality\">\n"
+              "##FILTER=<ID=lowDP,Description=\"low depth\">\n"
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    plain = tmp_path / "calls.vcf"
+    plain.write_text(header + "".join(line + "\n" for line in lines))
+
+    ours = list(V.read_vcf(plain))
+    with pysam.VariantFile(str(plain)) as theirs:
+        expected = [(r.chrom, r.pos, r.id, r.ref, r.alts,
+                     tuple(k for k in r.filter.keys() if k != "PASS")) for r in theirs]
+    assert [(r.chrom, r.pos, r.id, r.ref, r.alts, r.filters) for r in ours] == expected
+
+    passing, _ = V.score_vcf(model, plain, data["fasta"], data["genes"])
+    every, _ = V.score_vcf(model, plain, data["fasta"], data["genes"], filters="all")
+    by_id = {vid: part for vid, part in passing.groupby("id")}
+    assert (by_id["lowq"]["status"] == "filtered").all() and by_id["lowq"]["effect"].isna().all()
+    assert by_id["two"]["filter"].tolist() == ["q10;lowDP", "q10;lowDP"]
+    assert (by_id["two"]["status"] == "filtered").all()
+    assert set(by_id["passed"]["status"]) == set(by_id["missing"]["status"]) == {"ok"}
+    assert by_id["multi"].sort_values("allele_index")["status"].tolist() == ["ok", "ok", "symbolic"]
+    assert "between" not in by_id
+    everything = {vid: part for vid, part in every.groupby("id")}
+    assert (everything["lowq"]["status"] == "ok").all()
+    assert (everything["two"]["status"] == "ok").all()
+    shared = passing[passing["status"] != "filtered"].reset_index(drop=True)
+    # (equal up to float32 rounding: which path scores an allele depends on its gene's batch)
+    pd.testing.assert_frame_equal(
+        shared, every[every["id"].isin(shared["id"])].reset_index(drop=True),
+        check_exact=False, rtol=1e-3, atol=1e-6)
+
+    # bgzip + tabix: read through the index over the gene windows only, same table
+    indexed = Path(pysam.tabix_index(str(plain), preset="vcf", keep_original=True))
+    assert V.tabix_index(indexed) is not None
+    regions = V.window_regions(list(data["genes"].values()))
+    fetched = [r.id for r in V.read_vcf_regions(indexed, regions)]
+    assert "between" not in fetched and "delM" in fetched and len(fetched) == len(set(fetched))
+    through_index, _ = V.score_vcf(model, indexed, data["fasta"], data["genes"])
+    whole_file, _ = V.score_vcf(model, indexed, data["fasta"], data["genes"], use_index=False)
+    pd.testing.assert_frame_equal(through_index, whole_file)
+    pd.testing.assert_frame_equal(through_index, passing, check_exact=False, rtol=1e-3, atol=1e-6)
+
+
+def test_indexed_vcf_of_another_naming_is_still_refused(data: dict, tmp_path: Path) -> None:
+    import pysam
+
+    plain = tmp_path / "renamed.vcf"
+    plain.write_text(HEADER + "1\t1201\tv\tA\tG\t50\tPASS\t.\n")
+    indexed = pysam.tabix_index(str(plain), preset="vcf")
+    with pytest.raises(InputError, match=r"none of the VCF's contigs \(1\) is in the FASTA"):
+        V.score_vcf(data["model"], indexed, data["fasta"], data["genes"])

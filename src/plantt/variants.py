@@ -32,12 +32,18 @@ one row per allele with an empty gene): ``ok`` (scored), ``no_change`` (the alle
 masked or N bases: the windows are identical, effect 0), ``spans_anchor``, ``ref_mismatch`` (VCF
 REF differs from the genome), ``symbolic`` (``<DEL>`` etc.), ``breakend``,
 ``spanning_deletion`` (``*``), ``invalid_allele`` (characters other than ACGTN),
-``alt_equals_ref``, ``unknown_contig``. Only ``ok`` rows have effects. A VCF that does not
+``alt_equals_ref``, ``unknown_contig``, ``filtered`` (FILTER neither ``PASS`` nor ``.``, with
+``--filter pass``, the default; the ``filter`` column names the failed filters). Only ``ok`` rows
+have effects. A VCF that does not
 belong to the FASTA is an error, not a table of ``ref_mismatch`` / ``unknown_contig`` rows: when
 none of its contigs is in the FASTA, or REF differs from the genome in more than
 ``--max-ref-mismatch`` (default 5%) of its records (:func:`check_vcf_against_genome`).
 Multi-allelic records give one row per ALT allele (``multiallelic`` true, ``allele_index``
 1-based), each ALT against REF. Records with no ALT (``.``) are counted in the log.
+
+Reading: a bgzip VCF with a tabix (``.tbi``) or CSI index is read through the index, only over
+the genomic spans of the genes' windows (:func:`window_regions`): a whole-genome call set costs
+what its windows hold. Any other VCF is read from start to end.
 
 Speed: ALT windows are scored in batches of full tower passes, except where the sliced path of
 :mod:`plantt.fastism` applies (PlanTT-CNN towers): the ALT windows of a gene that differ from its
@@ -77,9 +83,9 @@ SLICED_MAX_SPAN = 24  # bases: wider changes (indels shift a whole part) take fu
 # full passes, 5 SNVs 1.04x, 10 SNVs 1.7x, 40 SNVs 2.9x.
 SLICED_MIN_ALLELES = 5
 
-VARIANT_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "allele_index", "multiallelic", "kind",
-                   "gene", "strand", "part", "window_index", "status", "ref_score", "alt_score",
-                   "effect", "percent_change"]
+VARIANT_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "allele_index", "multiallelic", "filter",
+                   "kind", "gene", "strand", "part", "window_index", "status", "ref_score",
+                   "alt_score", "effect", "percent_change"]
 GENE_COLUMNS = ["gene", "seqid", "strand", "n_variants", "n_scored", "ref_score", "sum_effect",
                 "sum_percent_change", "strongest_variant", "strongest_effect"]
 _VALID_BASES = set("ACGTN")
@@ -95,7 +101,16 @@ class VcfRecord:
     id: str
     ref: str
     alts: tuple[str, ...]
-    line: int
+    line: int | None  # None: read through the tabix index (no line numbers there)
+    filters: tuple[str, ...] = ()  # the failed FILTERs; () for PASS, "." or no FILTER column
+
+    @property
+    def where(self) -> str:
+        return f"line {self.line} {self.chrom}:{self.pos}" if self.line else \
+            f"{self.chrom}:{self.pos}"
+
+
+FILTER_MODES = ("pass", "all")
 
 
 # The empty block bgzip writes last; a bgzip file without it was cut short (htslib warns too).
@@ -125,9 +140,79 @@ def _warn_if_bgzf_truncated(path: PathLike) -> None:
                     path)
 
 
+def tabix_index(path: PathLike) -> Path | None:
+    """The tabix (``.tbi``) or CSI (``.csi``) index beside a bgzip VCF, if there is one."""
+    for suffix in (".tbi", ".csi"):
+        index = Path(f"{path}{suffix}")
+        if index.is_file():
+            return index
+    return None
+
+
+def read_vcf_regions(path: PathLike, regions: dict[str, list[tuple[int, int]]]
+                     ) -> Iterator[VcfRecord]:
+    """Records overlapping ``regions`` (0-based half-open intervals per contig), read through the
+    VCF's tabix/CSI index with pysam (only those parts of the file are decompressed); each record
+    once, in file order within a contig. Records are checked as :func:`read_vcf` checks them,
+    named by CHROM:POS (an index gives no line numbers)."""
+    index = tabix_index(path)
+    if index is None or not is_bgzf(path):
+        raise InputError(path, "region queries need a bgzip VCF with a tabix index "
+                               "(bgzip FILE.vcf && tabix -p vcf FILE.vcf.gz)")
+    if Path(path).stat().st_mtime > index.stat().st_mtime + 1:
+        log.warning("%s: the index %s is older than the VCF: rebuild it with tabix -f", path,
+                    index)
+    import pysam
+
+    try:
+        tabix = pysam.TabixFile(str(path), index=str(index))
+    except (OSError, ValueError) as err:
+        raise InputError(path, f"cannot open with its index {index}: {err}") from None
+    with tabix:
+        header = list(tabix.header)
+        if not header or not header[-1].startswith("#CHROM\tPOS\tID\tREF\tALT"):
+            raise InputError(path, "header line must start with #CHROM POS ID REF ALT "
+                                   "(tab-separated)")
+        indexed = set(tabix.contigs)
+        for contig, intervals in regions.items():
+            if contig not in indexed:
+                continue
+            seen: set[tuple[int, int]] = set()
+            for start, end in intervals:
+                try:
+                    lines = list(tabix.fetch(contig, max(start, 0), end))
+                except (OSError, ValueError) as err:
+                    raise InputError(path, f"cannot read {contig}:{start + 1}-{end} through the "
+                                           f"index: {err}") from None
+                for line in lines:
+                    record = _parse_record(path, line, None)
+                    # a long deletion can reach into two regions: report it once
+                    key = (record.pos, hash(line))
+                    if key not in seen:
+                        seen.add(key)
+                        yield record
+
+
+def indexed_contigs(path: PathLike) -> list[str]:
+    """The contigs that a bgzip VCF's tabix/CSI index holds records of."""
+    import pysam
+
+    index = tabix_index(path)
+    try:
+        with pysam.TabixFile(str(path), index=str(index) if index else None) as tabix:
+            return list(tabix.contigs)
+    except (OSError, ValueError) as err:
+        raise InputError(path, f"cannot open with its index {index}: {err}") from None
+
+
 def read_vcf(path: PathLike) -> Iterator[VcfRecord]:
     """Records of a VCF (plain or gzip/bgzip-compressed, detected by content): CHROM, POS, ID,
-    REF and ALT are used, later columns are not read (data lines need at least those five).
+    REF, ALT and FILTER (when the line has it) are used, later columns are not read (data lines
+    need at least the first five).
+
+    Why not ``pysam.VariantFile``: htslib reads ``POS`` ``+5`` as 5 and an empty REF as ``.``
+    without a word, and names no line; these records are refused here. pysam serves the region
+    queries of an indexed VCF (:func:`read_vcf_regions`), whose lines are checked the same way.
 
     Every malformed input is an :class:`~plantt.io.InputError` naming the line: a file that is not
     text or whose gzip data is truncated or corrupt, no ``#CHROM`` header line (an empty file
@@ -170,8 +255,18 @@ def read_vcf(path: PathLike) -> Iterator[VcfRecord]:
                     path, last_line)
 
 
-def _parse_record(path: PathLike, line: str, line_no: int) -> VcfRecord:
+def _parse_record(path: PathLike, line: str, line_no: int | None) -> VcfRecord:
     fields = line.split("\t")
+    if line_no is None:  # a line read through the index: name it by its position
+        where = ":".join(fields[:2])[:60]
+        try:
+            return _parse_fields(path, fields, None)
+        except InputError as err:
+            raise InputError(path, f"record {where}: {err.problem}") from None
+    return _parse_fields(path, fields, line_no)
+
+
+def _parse_fields(path: PathLike, fields: list[str], line_no: int | None) -> VcfRecord:
     if len(fields) < 5:
         raise InputError(path, f"expected at least 5 tab-separated columns (CHROM POS ID REF "
                                f"ALT), found {len(fields)}", line=line_no)
@@ -192,7 +287,10 @@ def _parse_record(path: PathLike, line: str, line_no: int) -> VcfRecord:
     alts = tuple(alt.split(",")) if alt != "." else ()
     if any(not a for a in alts):
         raise InputError(path, f"empty allele in ALT {alt[:40]!r}", line=line_no)
-    return VcfRecord(chrom, pos, vid, ref.upper(), alts, line_no)
+    filters: tuple[str, ...] = ()
+    if len(fields) > 6 and fields[6] not in ("", ".", "PASS"):
+        filters = tuple(f for f in fields[6].split(";") if f and f != "PASS")
+    return VcfRecord(chrom, pos, vid, ref.upper(), alts, line_no, filters)
 
 
 def allele_problem(ref: str, alt: str) -> str | None:
@@ -465,7 +563,8 @@ def _affected_index(gene: Gene, edit: Edit, ref_anchors: Anchors, alt: Anchors,
 def _base_row(record: VcfRecord, allele_index: int) -> dict:
     return {"chrom": record.chrom, "pos": record.pos, "id": record.id, "ref": record.ref,
             "alt": record.alts[allele_index], "allele_index": allele_index + 1,
-            "multiallelic": len(record.alts) > 1, "kind": "", "gene": "", "strand": "",
+            "multiallelic": len(record.alts) > 1, "filter": ";".join(record.filters) or "PASS",
+            "kind": "", "gene": "", "strand": "",
             "part": "", "window_index": -1, "status": "", "ref_score": np.nan,
             "alt_score": np.nan, "effect": np.nan, "percent_change": np.nan}
 
@@ -482,7 +581,10 @@ class VariantScorer:
 
     def __init__(self, model: TwoTower, genome: Genome, genes: Sequence[Gene],
                  layout: WindowLayout = DEFAULT_LAYOUT, batch_size: int = 128,
-                 sliced: bool = True):
+                 sliced: bool = True, filters: str = "pass"):
+        if filters not in FILTER_MODES:
+            raise ValueError(f"filters must be one of {FILTER_MODES}, got {filters!r}")
+        self.pass_only = filters == "pass"
         if model.seq_len != layout.length:
             raise InputError(None, f"the model expects {model.seq_len} bases but the window "
                                    f"layout has {layout.length}")
@@ -520,7 +622,8 @@ class VariantScorer:
         ref_span = (record.pos - 1, record.pos - 1 + len(record.ref))
         ref_ok = None
         for k, alt in enumerate(record.alts):
-            problem = allele_problem(record.ref, alt)
+            problem = "filtered" if self.pass_only and record.filters else None
+            problem = problem or allele_problem(record.ref, alt)
             if problem is None:
                 ref_ok = _ref_matches(self.genome, record) if ref_ok is None else ref_ok
                 if not ref_ok:
@@ -677,9 +780,11 @@ def _contig_hint(vcf_contigs: Sequence[str], genome_contigs: Sequence[str]) -> s
 
 
 def check_vcf_against_genome(vcf: PathLike, genome: Genome,
-                             max_ref_mismatch: float = DEFAULT_MAX_REF_MISMATCH) -> None:
-    """Read the whole VCF once (so that a bad file fails before any scoring) and check that it
-    refers to this genome. InputErrors naming the VCF:
+                             max_ref_mismatch: float = DEFAULT_MAX_REF_MISMATCH,
+                             regions: dict[str, list[tuple[int, int]]] | None = None) -> None:
+    """Read the whole VCF once (only its ``regions`` through the index, when given) so that a bad
+    file fails before any scoring, and check that it refers to this genome. InputErrors naming
+    the VCF:
 
     * records exist but none of their contigs is in the FASTA (both namings are listed, with a
       hint when they differ by a ``chr`` prefix);
@@ -699,7 +804,8 @@ def check_vcf_against_genome(vcf: PathLike, genome: Genome,
     compared = 0
     mismatched: list[VcfRecord] = []
     n_mismatched = 0
-    for record in read_vcf(vcf):
+    records = read_vcf(vcf) if regions is None else read_vcf_regions(vcf, regions)
+    for record in records:
         per_contig[record.chrom] = per_contig.get(record.chrom, 0) + 1
         if record.chrom not in genome.lengths or \
                 not any(allele_problem(record.ref, alt) is None for alt in record.alts):
@@ -710,20 +816,28 @@ def check_vcf_against_genome(vcf: PathLike, genome: Genome,
             if len(mismatched) < _SHOW:
                 mismatched.append(record)
     vcf_contigs = list(per_contig)
+    if regions is not None:  # the index knows every contig with records, read or not
+        counted = dict.fromkeys(indexed_contigs(vcf), 0)
+        per_contig = {**counted, **per_contig}
+        vcf_contigs = list(counted) or vcf_contigs
     absent = [c for c in vcf_contigs if c not in genome.lengths]
     if vcf_contigs and len(absent) == len(vcf_contigs):
         genome_contigs = list(genome.lengths)
         raise InputError(vcf, f"none of the VCF's contigs ({_names(vcf_contigs)}) is in the "
                               f"FASTA {genome.path} ({_names(genome_contigs)})"
                               f"{_contig_hint(vcf_contigs, genome_contigs)}")
-    if absent:
+    if absent and regions is not None:
+        log.warning("%s: the records on %d contig(s) absent from the FASTA %s are not read (the "
+                    "index is queried over the gene windows only): %s", vcf, len(absent),
+                    genome.path, _names(absent))
+    elif absent:
         log.warning("%s: %d record(s) on %d contig(s) absent from the FASTA %s, reported as "
                     "unknown_contig: %s", vcf, sum(per_contig[c] for c in absent), len(absent),
                     genome.path, _names(absent))
     if not n_mismatched:
         return
     examples = "; ".join(
-        f"line {r.line} {r.chrom}:{r.pos} REF {r.ref[:20]} but the FASTA has "
+        f"{r.where} REF {r.ref[:20]} but the FASTA has "
         f"{_genome_ref(genome, r)[:20] or 'nothing (past the contig end)'}" for r in mismatched)
     share = n_mismatched / compared
     if (n_mismatched > max(max_ref_mismatch * compared, 1)) or n_mismatched == compared:
@@ -741,10 +855,31 @@ def _genome_ref(genome: Genome, record: VcfRecord) -> str:
     return genome.fetch(record.chrom, start, end) if end > start else ""
 
 
+def window_regions(genes: Sequence[Gene], layout: WindowLayout = DEFAULT_LAYOUT
+                   ) -> dict[str, list[tuple[int, int]]]:
+    """Per contig, the merged genomic spans that the genes' windows read (one base wider on each
+    side, for insertions at their edges): the parts of a VCF that can change a window."""
+    index = GeneIndex(genes, layout)
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for gene in genes:
+        lo, hi = index.span(gene)
+        spans.setdefault(gene.seqid, []).append((lo - 1, hi + 1))
+    merged: dict[str, list[tuple[int, int]]] = {}
+    for contig, intervals in spans.items():
+        out: list[tuple[int, int]] = []
+        for start, end in sorted(intervals):
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], end))
+            else:
+                out.append((start, end))
+        merged[contig] = out
+    return merged
+
+
 def score_vcf(model: TwoTower, vcf: PathLike, fasta: PathLike, genes: dict[str, Gene],
               layout: WindowLayout = DEFAULT_LAYOUT, batch_size: int = 128, sliced: bool = True,
-              max_ref_mismatch: float = DEFAULT_MAX_REF_MISMATCH
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+              max_ref_mismatch: float = DEFAULT_MAX_REF_MISMATCH, filters: str = "pass",
+              use_index: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The variant table and the gene table of every allele of ``vcf`` that touches a window
     (``sliced=False``: every ALT window by a full tower pass, see the module docstring).
 
@@ -755,9 +890,18 @@ def score_vcf(model: TwoTower, vcf: PathLike, fasta: PathLike, genes: dict[str, 
     """
     genome = Genome(fasta)
     try:
-        check_vcf_against_genome(vcf, genome, max_ref_mismatch)
-        scorer = VariantScorer(model, genome, list(genes.values()), layout, batch_size, sliced)
-        for record in read_vcf(vcf):
+        regions = None
+        if use_index and is_gzip(vcf) and is_bgzf(vcf) and tabix_index(vcf) is not None:
+            # an indexed VCF (a whole genome's calls, say): read only what the windows cover
+            regions = window_regions([g for g in genes.values() if g.seqid in genome.lengths],
+                                     layout)
+            log.info("%s: indexed, reading the %d window regions only", vcf,
+                     sum(len(v) for v in regions.values()))
+        check_vcf_against_genome(vcf, genome, max_ref_mismatch, regions)
+        scorer = VariantScorer(model, genome, list(genes.values()), layout, batch_size, sliced,
+                               filters)
+        records = read_vcf(vcf) if regions is None else read_vcf_regions(vcf, regions)
+        for record in records:
             scorer.add(record)
         variants = scorer.table()
     finally:
@@ -777,7 +921,8 @@ def run(args: argparse.Namespace) -> int:
     genes = read_genes(Path(args.annotation))
     layout = WindowLayout(args.upstream, args.gene_part, args.downstream, args.mask)
     variants, per_gene = score_vcf(model, args.vcf, args.fasta, genes, layout, args.batch_size,
-                                   max_ref_mismatch=args.max_ref_mismatch)
+                                   max_ref_mismatch=args.max_ref_mismatch, filters=args.filter,
+                                   use_index=not args.no_index)
     write_tsv(variants, args.out, float_format="%.6g")
     if args.gene_table:
         write_tsv(per_gene, args.gene_table, float_format="%.6g")
@@ -816,5 +961,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                              "this share of the VCF's records (a VCF of another genome or "
                              "assembly version; default %(default)s); below it, a warning and "
                              "rows of status ref_mismatch")
+    parser.add_argument("--filter", choices=FILTER_MODES, default="pass",
+                        help="pass: score only records whose FILTER is PASS or '.' (the others "
+                             "get status filtered); all: score every record")
+    parser.add_argument("--no-index", action="store_true",
+                        help="read the whole VCF even when it has a tabix index (by default an "
+                             "indexed bgzip VCF is read only where the gene windows are)")
     add_layout_arguments(parser)
     parser.set_defaults(func=run)
