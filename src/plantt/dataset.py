@@ -14,10 +14,13 @@ import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 from plantt.encoding import encode, soft_one_hot
 from plantt.io import InputError, PathLike, atomic_path, get_logger, iter_lines, read_tsv, write_tsv
@@ -201,6 +204,8 @@ def batch_tensors(windows: EncodedWindows, pairs: PairArrays, batch: np.ndarray,
                   device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor,
                                                                torch.Tensor]:
     """Soft one-hot inputs (B, 4, L) of both sides and the targets (B,) for positions ``batch``."""
+    import torch  # here: `plantt encode` (data preparation) must not need PyTorch
+
     codes_a = torch.from_numpy(np.ascontiguousarray(windows.codes[pairs.idx_a[batch]]))
     codes_b = torch.from_numpy(np.ascontiguousarray(windows.codes[pairs.idx_b[batch]]))
     target = torch.from_numpy(pairs.target[batch])

@@ -52,7 +52,7 @@ rule train_kmer:
     log:
         "logs/train/{assay}.kmer.fold_{fold}.log",
     conda:
-        "../../envs/plantt.yaml"
+        "../../envs/pytorch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -90,7 +90,7 @@ rule evaluate:
     log:
         "logs/evaluate/{assay}.log",
     conda:
-        "../../envs/plantt.yaml"
+        "../../envs/pytorch.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -116,7 +116,7 @@ rule sequential_training:
     log:
         "logs/evaluate/{assay}.sequential_training.log",
     conda:
-        "../../envs/plantt.yaml"
+        "../../envs/pytorch.yaml"
     params:
         pretrained=lambda wildcards: f"plantt_from_{config['train']['pretrain'][wildcards.assay]}",
     script:
