@@ -50,6 +50,7 @@ from plantt.grammar import Grammar
 from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
 from plantt.ism import fold_test_rows, load_plantt, model_device_dtype, read_sequences
 from plantt.models import TwoTower
+from plantt.progress import progress
 from plantt.windows import DEFAULT_LAYOUT, WindowLayout
 
 log = get_logger("attribution")
@@ -183,7 +184,7 @@ def _deeplift(module: TowerScore, inputs: torch.Tensor, baselines: torch.Tensor)
 
 
 def deeplift_scores(model: TwoTower, codes: np.ndarray, reference_codes: np.ndarray | None = None,
-                    batch_size: int = 64) -> Attributions:
+                    batch_size: int = 64, show_progress: bool = False) -> Attributions:
     """DeepLift of ``sum(z)`` for each row of ``codes`` (n, L) against ``reference_codes`` (same
     shape: row i is row i's reference) or, when None, against an all-zero input.
 
@@ -202,7 +203,9 @@ def deeplift_scores(model: TwoTower, codes: np.ndarray, reference_codes: np.ndar
     n, length = codes.shape
     values = np.empty((n, 4, length), dtype=np.float32 if dtype != torch.float64 else np.float64)
     output, reference_output = np.empty(n), np.empty(n)
-    for start in range(0, n, batch_size):
+    starts = range(0, n, batch_size)
+    for start in progress(starts, desc="DeepLift", unit="batch", log=log) if show_progress \
+            else starts:
         stop = min(n, start + batch_size)
         x = soft_one_hot(torch.tensor(codes[start:stop], device=device), dtype=dtype)
         if reference_codes is None:
@@ -306,7 +309,7 @@ def cv_attribution_profile(model_dirs: Mapping[int, PathLike], codes_npy: PathLi
     length = windows.codes.shape[1]
     columns: dict[str, np.ndarray] = {}
     summary, gene_tables, contributions = [], [], []
-    for fold in sorted(model_dirs):
+    for fold in progress(sorted(model_dirs), desc="DeepLift", unit="fold", log=log):
         genes, rows = fold_test_rows(windows, splits, fold, max_genes_per_fold, seed, genes_tsv)
         model = load_plantt(model_dirs[fold])
         result = deeplift_scores(model, np.asarray(windows.codes[rows]), batch_size=batch_size)
@@ -661,7 +664,7 @@ def run(args: argparse.Namespace) -> int:
                   "delta_a": pairs.delta_a, "delta_b": pairs.delta_b}
         per_position, deviation = pairs.a.sum(axis=1), pairs.max_abs_delta
     else:
-        result = deeplift_scores(model, codes, batch_size=args.batch_size)
+        result = deeplift_scores(model, codes, batch_size=args.batch_size, show_progress=True)
         arrays = {"genes": np.array(genes, dtype=str), "attribution": result.values,
                   "score": result.output, "delta": result.delta}
         per_position, deviation = result.per_position, result.max_abs_delta

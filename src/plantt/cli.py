@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from plantt import __version__
 from plantt.allocator import retain_freed_memory
 from plantt.io import InputError, setup_logging
+from plantt.progress import set_quiet
 
 # Every subcommand, the module that defines it and its one-line help. `plantt --help` lists them
 # from this table, and `plantt COMMAND ...` imports only COMMAND's module: importing them all (and
@@ -54,8 +56,13 @@ COMMAND_MODULES = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 def _command_of(argv: list[str]) -> str | None:
     """The subcommand named in ``argv`` (its first argument that is not an option)."""
+    skip = False
     for arg in argv:
-        if not arg.startswith("-"):
+        if skip:
+            skip = False
+        elif arg == "--threads":  # the main parser's only option with a value
+            skip = True
+        elif not arg.startswith("-"):
             return arg
     return None
 
@@ -68,6 +75,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="PlanTT: contrastive models of gene expression from ortholog pairs.",
     )
     parser.add_argument("--version", action="version", version=f"plantt {__version__}")
+    # before the command: `plantt -q ism ...`
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true",
+                          help="log debugging detail as well")
+    loudness.add_argument("-q", "--quiet", action="store_true",
+                          help="log warnings and errors only, no progress bars or lines")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for PyTorch and the numerical libraries (default: "
+                             "PyTorch's own choice, usually every core)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     if command is None:
         for name in COMMAND_MODULES:
@@ -84,6 +100,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def apply_threads(threads: int) -> None:
+    """Limit PyTorch (when a command uses it) and the BLAS/OpenMP pools to ``threads``."""
+    import os
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    os.environ["PLANTT_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _command_of(argv)
@@ -92,7 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    setup_logging()
+    setup_logging(level=logging.DEBUG if args.verbose else
+                  logging.WARNING if args.quiet else logging.INFO)
+    set_quiet(args.quiet)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be at least 1")
+        apply_threads(args.threads)
     retain_freed_memory()
     try:
         result = args.func(args)

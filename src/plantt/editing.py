@@ -50,6 +50,7 @@ from plantt.ism import (
     read_sequences,
     sequence_scores,
 )
+from plantt.progress import progress
 
 log = get_logger("editing")
 
@@ -196,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
     genes, codes = read_sequences(args.fasta, model.seq_len, args.genes, model_length_policy(model))
     protect = [parse_range(text) for text in (args.protect or [])]
     frames, edited = [], []
-    for gene, row in zip(genes, codes, strict=True):
+    for gene, row in progress(list(zip(genes, codes, strict=True)), desc="edit", unit="sequence",
+                              log=log):
         result = hill_climb(model, row, args.budget, args.direction, protect, args.include_n,
                             args.batch_size)
         log.info("%s: %d edit(s), %s", gene, len(result.edits), result.stop_reason)

@@ -50,6 +50,7 @@ from plantt.encoding import N_CODE, decode, soft_one_hot
 from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
 from plantt.legacy import LEGACY_LAYOUTS
 from plantt.models import SingleSequenceModel, TwoTower, load_model
+from plantt.progress import progress
 from plantt.tables import LengthPolicy, encode_fixed, read_fasta_records
 from plantt.windows import DEFAULT_LAYOUT, Anchor, SequenceLayout, WindowLayout
 
@@ -537,7 +538,8 @@ def run(args: argparse.Namespace) -> int:
                                "its own (plantt fit): score every position, or --include-n")
     positions = flank_positions(args.flank, model.seq_len, layout) if layout is not None else None
     results = []
-    for gene, row in zip(genes, codes, strict=True):
+    for gene, row in progress(list(zip(genes, codes, strict=True)), desc="ism", unit="sequence",
+                              log=log):
         result = ism_scores(model, row, args.batch_size, positions, args.include_n)
         log.info("%s: sum(z) = %.4g; strongest edit %.4g", gene, result.reference_score,
                  np.nanmax(np.abs(result.effect)) if np.isfinite(result.effect).any() else 0.0)

@@ -73,6 +73,7 @@ from plantt.encoding import N_CODE, encode, reverse_complement_codes
 from plantt.io import InputError, PathLike, get_logger, is_gzip, iter_lines, write_tsv
 from plantt.ism import load_plantt, percent_change, sequence_scores
 from plantt.models import TwoTower
+from plantt.progress import progress
 from plantt.windows import DEFAULT_LAYOUT, PARTS, WindowLayout
 
 log = get_logger("variants")
@@ -901,7 +902,7 @@ def score_vcf(model: TwoTower, vcf: PathLike, fasta: PathLike, genes: dict[str, 
         scorer = VariantScorer(model, genome, list(genes.values()), layout, batch_size, sliced,
                                filters)
         records = read_vcf(vcf) if regions is None else read_vcf_regions(vcf, regions)
-        for record in records:
+        for record in progress(records, desc="variants", unit="record", log=log, every=1000):
             scorer.add(record)
         variants = scorer.table()
     finally:
