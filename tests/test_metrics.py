@@ -138,3 +138,37 @@ def test_summarize_single_fold_has_nan_sd():
     out = summarize_folds(df)
     assert list(out.columns) == ["model", "assay", "metric", "mean", "sd", "n_folds"]
     assert out["mean"].iloc[0] == pytest.approx(0.1) and math.isnan(out["sd"].iloc[0])
+
+
+def _reference(t: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """The metrics by their textbook formulas (the package's own code before it used
+    scipy/scikit-learn), to pin that the libraries give the same numbers."""
+    from scipy.stats import rankdata
+
+    def r(x: np.ndarray, y: np.ndarray) -> float:
+        xc, yc = x - x.mean(), y - y.mean()
+        return float(np.dot(xc, yc) / np.sqrt(np.dot(xc, xc) * np.dot(yc, yc)))
+
+    truth, predicted = t > 0, p > 0
+    n_pos, n_neg = int(truth.sum()), int((~truth).sum())
+    tp, tn = int((truth & predicted).sum()), int((~truth & ~predicted).sum())
+    fp, fn = int((~truth & predicted).sum()), n_pos - int((truth & predicted).sum())
+    ranks = rankdata(p)
+    return {"pearson": r(t, p), "spearman": r(rankdata(t), rankdata(p)),
+            "r2": 1 - float(np.sum((t - p) ** 2)) / float(np.sum((t - t.mean()) ** 2)),
+            "mse": float(np.mean((t - p) ** 2)),
+            "balanced_accuracy": 0.5 * (tp / n_pos + tn / n_neg),
+            "f1": 2 * tp / (2 * tp + fp + fn),
+            "auroc": (float(ranks[truth].sum()) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_library_metrics_equal_the_textbook_formulas(seed: int) -> None:
+    from plantt.metrics import regression_metrics, sign_metrics
+
+    rng = np.random.default_rng(seed)
+    t = rng.normal(size=300)
+    p = np.round(0.5 * t + rng.normal(size=300), 1)  # rounded: ties in ranks and in AUROC
+    got = {**regression_metrics(t, p), **sign_metrics(t, p)}
+    for name, value in _reference(t, p).items():
+        assert got[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name

@@ -42,73 +42,65 @@ def _is_constant(x: np.ndarray) -> bool:
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson's r, NaN when either vector is constant or shorter than 2."""
+    """Pearson's r (scipy), NaN when either vector is constant or shorter than 2."""
     if _is_constant(x) or _is_constant(y):
         return math.nan
-    xc = x - x.mean()
-    yc = y - y.mean()
-    denom = math.sqrt(float(np.dot(xc, xc)) * float(np.dot(yc, yc)))
-    if denom == 0.0:
-        return math.nan
-    return float(np.clip(np.dot(xc, yc) / denom, -1.0, 1.0))
+    return float(np.clip(stats.pearsonr(x, y).statistic, -1.0, 1.0))
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rho (Pearson's r of average ranks), NaN for constant input."""
+    """Spearman's rho (scipy: Pearson's r of average ranks), NaN for constant input."""
     if _is_constant(x) or _is_constant(y):
         return math.nan
-    return pearson(stats.rankdata(x), stats.rankdata(y))
+    return float(stats.spearmanr(x, y).statistic)
 
 
 def regression_metrics(y_true: Sequence[float] | np.ndarray, y_pred: Sequence[float] | np.ndarray
                        ) -> dict[str, float]:
-    """Spearman, Pearson, R2 and MSE of ``y_pred`` against ``y_true`` (plus ``n`` used)."""
+    """Spearman, Pearson, R2 and MSE (scikit-learn) of ``y_pred`` against ``y_true`` (plus ``n``
+    used); R2 is NaN for constant targets."""
+    from sklearn.metrics import mean_squared_error, r2_score
+
     t, p = _finite_pairs(y_true, y_pred)
     out: dict[str, float] = {"n": float(t.size)}
     if t.size == 0:
         return {**out, **{k: math.nan for k in REGRESSION_METRICS}}
-    residual = float(np.sum((t - p) ** 2))
-    total = float(np.sum((t - t.mean()) ** 2))
     out["spearman"] = spearman(t, p)
     out["pearson"] = pearson(t, p)
-    out["r2"] = 1.0 - residual / total if total > 0 else math.nan
-    out["mse"] = residual / t.size
+    out["r2"] = float(r2_score(t, p)) if not _is_constant(t) else math.nan
+    out["mse"] = float(mean_squared_error(t, p))
     return out
 
 
 def auroc(labels: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve via the Mann-Whitney U statistic (ties count one half)."""
+    """Area under the ROC curve (scikit-learn; ties count one half), NaN with one class only."""
+    from sklearn.metrics import roc_auc_score
+
     labels = labels.astype(bool)
-    n_pos = int(labels.sum())
-    n_neg = labels.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if labels.all() or not labels.any():
         return math.nan
-    ranks = stats.rankdata(score)
-    u = float(ranks[labels].sum()) - n_pos * (n_pos + 1) / 2.0
-    return u / (n_pos * n_neg)
+    return float(roc_auc_score(labels, score))
 
 
 def sign_metrics(y_true: Sequence[float] | np.ndarray, score: Sequence[float] | np.ndarray,
                  threshold: float = 0.0) -> dict[str, float]:
-    """Balanced accuracy, F1 and AUROC of ``y_true > 0`` predicted by ``score > threshold``.
+    """Balanced accuracy, F1 and AUROC (scikit-learn) of ``y_true > 0`` predicted by
+    ``score > threshold``; NaN where a class is missing (balanced accuracy, AUROC) or nothing is
+    positive in truth or prediction (F1).
 
     Use ``threshold=0`` for PlanTT's predicted difference and ``0.5`` for a probability.
     """
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
     t, s = _finite_pairs(y_true, score)
     out: dict[str, float] = {"n": float(t.size)}
     truth = t > 0
     predicted = s > threshold
-    n_pos = int(truth.sum())
-    n_neg = truth.size - n_pos
-    tp = int(np.sum(truth & predicted))
-    tn = int(np.sum(~truth & ~predicted))
-    fp = int(np.sum(~truth & predicted))
-    fn = n_pos - tp
-    if n_pos and n_neg:
-        out["balanced_accuracy"] = 0.5 * (tp / n_pos + tn / n_neg)
-    else:
-        out["balanced_accuracy"] = math.nan
-    out["f1"] = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) > 0 else math.nan
+    both_classes = bool(truth.any() and not truth.all())
+    out["balanced_accuracy"] = float(balanced_accuracy_score(truth, predicted)) \
+        if both_classes else math.nan
+    out["f1"] = float(f1_score(truth, predicted, zero_division=np.nan)) \
+        if (truth.any() or predicted.any()) else math.nan
     out["auroc"] = auroc(truth, s)
     return out
 

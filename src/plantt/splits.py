@@ -21,6 +21,11 @@ assays, which leaks nothing.) Sequential training (fold k of one assay
 starting from fold k of another, the paper's Table 2) relies on it: the source model never saw
 the target fold's test orthogroups.
 
+Why not scikit-learn's ``StratifiedGroupKFold``: it stratifies a class label within groups, but
+has no validation set drawn from the same groups, no sign balancing by flipping pairs, and no fold
+assignment shared across assays that lack some groups; its greedy assignment also differs between
+versions. The round-robin deal above is short, exact and pinned by ``tests/test_splits.py``.
+
 The labels table (from ``plantt labels``) must give every pair non-empty ids and a finite d:
 ``plantt labels`` drops pairs whose d is undefined (zero pooled SD), so a missing, NaN, infinite or
 text d here is an :class:`~plantt.io.InputError` naming the line and the pair, never a fold trained
