@@ -204,9 +204,10 @@ def test_plain_gzip_fasta_is_an_input_error(genome: dict, tmp_path: Path) -> Non
     packed = tmp_path / "genome.fa.gz"
     with gzip.open(packed, "wt") as handle:
         handle.write(genome["text"])
-    with pytest.raises(InputError, match=r"genome\.fa\.gz: FASTA compressed with plain gzip "
-                                         r"cannot be read by position: gunzip it, or compress "
-                                         r"it with bgzip and index it with samtools faidx"):
+    with pytest.raises(InputError, match=r"genome\.fa\.gz: plain gzip-compressed FASTA cannot be "
+                                         r"read by position; decompress it \(gunzip\), or "
+                                         r"compress it with `bgzip` and index it with "
+                                         r"`samtools faidx`"):
         V.Genome(packed)
     # by content, not by name
     shutil.copy(packed, tmp_path / "named.fa")
@@ -230,7 +231,7 @@ def test_bgzip_fasta_reads_like_the_plain_one(genome: dict, tmp_path: Path) -> N
 
 def test_binary_fasta_is_an_input_error(tmp_path: Path) -> None:
     (tmp_path / "bin.fa").write_bytes(b">a\n\xff\xfe\x00ACGT\n")
-    with pytest.raises(InputError, match=r"bin\.fa: not a text FASTA file"):
+    with pytest.raises(InputError, match=r"bin\.fa: not a text FASTA"):
         V.Genome(tmp_path / "bin.fa")
 
 

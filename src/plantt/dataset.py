@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     import torch
 
 from plantt.encoding import encode, soft_one_hot
-from plantt.io import InputError, PathLike, atomic_path, get_logger, iter_lines, read_tsv, write_tsv
-from plantt.tables import check_dna
+from plantt.io import InputError, PathLike, atomic_path, get_logger, read_tsv, write_tsv
+from plantt.tables import check_dna, read_fasta_records
 
 log = get_logger("dataset")
 
@@ -41,48 +41,23 @@ def read_fasta_codes(path: PathLike) -> tuple[list[str], np.ndarray]:
     A, C, G, T, N in either case; IUPAC ambiguity codes are read as N), records of another length
     than the first, binary data, truncated gzip.
     """
-    ids: list[str] = []
-    seqs: list[str] = []
-    chunks: list[str] = []
-    header_lines: list[int] = []
-    first_line: dict[str, int] = {}
-
-    def close_record() -> None:
-        if not ids:
-            return
-        if not chunks:
-            raise InputError(path, "FASTA record without a sequence (the header is followed by "
-                                   "another header or the end of the file)",
-                             line=header_lines[-1], record=ids[-1])
-        seqs.append(check_dna("".join(chunks), path, header_lines[-1], ids[-1]))
-
-    for line_no, line in iter_lines(path):
-        line = line.strip()
-        if line.startswith(">"):
-            close_record()
-            gene_id = line[1:].split()[0] if line[1:].strip() else ""
-            if not gene_id:
-                raise InputError(path, "FASTA header without an id", line=line_no)
-            if gene_id in first_line:
-                raise InputError(path, f"gene id {gene_id!r} appears twice (first on line "
-                                       f"{first_line[gene_id]})", line=line_no, record=gene_id)
-            first_line[gene_id] = line_no
-            ids.append(gene_id)
-            header_lines.append(line_no)
-            chunks = []
-        elif line:
-            if not ids:
-                raise InputError(path, "sequence before the first '>' header", line=line_no)
-            chunks.append(line)
-    close_record()
-    if not ids:
+    records = read_fasta_records(path, allow_empty=True)
+    if not records:
         return [], np.zeros((0, 0), dtype=np.uint8)
+    first_line: dict[str, int] = {}
+    for record in records:
+        if record.name in first_line:
+            raise InputError(path, f"gene id {record.name!r} appears twice (first on line "
+                                   f"{first_line[record.name]})", line=record.line,
+                             record=record.name)
+        first_line[record.name] = record.line
+    seqs = [check_dna(r.sequence, path, r.line, r.name) for r in records]
     length = len(seqs[0])
-    for gene_id, seq, line_no in zip(ids, seqs, header_lines, strict=True):
+    for record, seq in zip(records, seqs, strict=True):
         if len(seq) != length:
             raise InputError(path, f"window of {len(seq)} bases, expected {length} like the "
-                                   "first record", line=line_no, record=gene_id)
-    return ids, encode("".join(seqs)).reshape(len(ids), length)
+                                   "first record", line=record.line, record=record.name)
+    return [r.name for r in records], encode("".join(seqs)).reshape(len(records), length)
 
 
 def write_encoded_windows(fasta_paths_by_species: Mapping[str, PathLike], out_npy: PathLike,

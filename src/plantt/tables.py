@@ -373,13 +373,16 @@ class FastaRecord:
     line: int  # of the header
 
 
-def read_fasta_records(path: PathLike) -> list[FastaRecord]:
-    """The records of a FASTA (plain or gzip, by content) in file order, with each header's line.
+def read_fasta_records(path: PathLike, allow_empty: bool = False) -> list[FastaRecord]:
+    """The records of a FASTA (plain or gzip, by content) in file order, with each header's line:
+    the package's one reader of sequence FASTAs (genomes, read by position, go through
+    :func:`plantt.windows.open_genome`).
 
     The name is the header's first word. Errors (InputErrors with the line): text before the
     first ``>``, a header without a name, a record without sequence lines (a header followed by
-    the next header or the end of the file), no records at all, binary data, truncated gzip.
-    Characters are not checked here (:func:`check_dna`, :func:`check_sequence` do).
+    the next header or the end of the file), no records at all (unless ``allow_empty``), binary
+    data, truncated gzip. Characters are not checked here (:func:`check_dna`,
+    :func:`check_sequence` do).
     """
     records: list[FastaRecord] = []
     name: str | None = None
@@ -411,7 +414,7 @@ def read_fasta_records(path: PathLike) -> list[FastaRecord]:
         else:
             chunks.append(line)
     close_record()
-    if not records:
+    if not records and not allow_empty:
         raise InputError(path, "no FASTA records found")
     return records
 

@@ -64,7 +64,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyfaidx
 import pysam
 
 from plantt import fastism
@@ -74,7 +73,7 @@ from plantt.io import InputError, PathLike, get_logger, is_gzip, iter_lines, wri
 from plantt.ism import load_plantt, percent_change, sequence_scores
 from plantt.models import TwoTower
 from plantt.progress import progress
-from plantt.windows import DEFAULT_LAYOUT, PARTS, WindowLayout
+from plantt.windows import DEFAULT_LAYOUT, PARTS, WindowLayout, open_genome
 
 log = get_logger("variants")
 
@@ -163,7 +162,6 @@ def read_vcf_regions(path: PathLike, regions: dict[str, list[tuple[int, int]]]
     if Path(path).stat().st_mtime > index.stat().st_mtime + 1:
         log.warning("%s: the index %s is older than the VCF: rebuild it with tabix -f", path,
                     index)
-    import pysam
 
     try:
         tabix = pysam.TabixFile(str(path), index=str(index))
@@ -196,7 +194,6 @@ def read_vcf_regions(path: PathLike, regions: dict[str, list[tuple[int, int]]]
 
 def indexed_contigs(path: PathLike) -> list[str]:
     """The contigs that a bgzip VCF's tabix/CSI index holds records of."""
-    import pysam
 
     index = tabix_index(path)
     try:
@@ -351,58 +348,21 @@ def minimal_edit(pos: int, ref: str, alt: str) -> Edit:
 class Genome:
     """Upper-case reference bases by 0-based half-open ranges, N past either contig end.
 
-    A plain FASTA is read through pyfaidx (which writes ``.fai`` beside it); a bgzip-compressed
-    one through pysam (``.fai`` and ``.gzi`` beside it, written when missing). Plain gzip cannot
-    be read by position and is an InputError that says to gunzip it, or bgzip + samtools faidx.
+    The package's one genome reader, :func:`plantt.windows.open_genome`, does the reading: plain
+    FASTA through pyfaidx (its ``.fai`` built through a temporary file when missing), bgzip through
+    pysam; plain gzip, binary data and unindexable files are InputErrors naming the file.
     """
 
     def __init__(self, path: PathLike):
         self.path = path
-        self._pysam: pysam.FastaFile | None = None
-        self.fasta: pyfaidx.Fasta | None = None
-        if is_gzip(path):  # also: missing file / a directory -> InputError
-            if not is_bgzf(path):
-                raise InputError(path, "FASTA compressed with plain gzip cannot be read by "
-                                       "position: gunzip it, or compress it with bgzip and index "
-                                       "it with samtools faidx")
-            try:
-                self._pysam = pysam.FastaFile(str(path))
-            except (OSError, ValueError) as err:
-                raise InputError(path, f"cannot index this bgzip FASTA ({err}); check it with "
-                                       "samtools faidx (the directory must be writable for the "
-                                       "index files .fai and .gzi)") from None
-            self.lengths = dict(zip(self._pysam.references, self._pysam.lengths, strict=True))
-            return
-        try:
-            self.fasta = pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=True)
-        except FileNotFoundError:
-            raise InputError(path, "FASTA file not found") from None
-        except UnicodeDecodeError:
-            raise InputError(path, "not a text FASTA file (binary data, or compressed other "
-                                   "than with bgzip)") from None
-        except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat,
-                ValueError, ImportError) as err:
-            raise InputError(path, f"cannot index this FASTA: {err}") from None
-        self.lengths = {name: len(record) for name, record in self.fasta.records.items()}
+        self._fasta = open_genome(path)
+        self.lengths = self._fasta.lengths
 
     def close(self) -> None:
-        if self._pysam is not None:
-            self._pysam.close()
-        if self.fasta is not None:
-            self.fasta.close()
-
-    def _read(self, seqid: str, lo: int, hi: int) -> str:
-        if self._pysam is not None:
-            return self._pysam.fetch(seqid, lo, hi).upper()
-        assert self.fasta is not None
-        return self.fasta[seqid][lo:hi]
+        self._fasta.close()
 
     def fetch(self, seqid: str, start: int, end: int) -> str:
-        length = self.lengths[seqid]
-        lo, hi = max(0, start), min(length, end)
-        bases = self._read(seqid, lo, hi) if hi > lo else ""
-        return "N" * (min(end, 0) - start if start < 0 else 0) + bases + \
-            "N" * max(0, end - max(start, length))
+        return self._fasta.fetch(seqid, start, end).upper()
 
 
 @dataclass(frozen=True)
