@@ -22,7 +22,7 @@ GTF ``gene`` line for one gene. Trans-spliced genes (exons on both strands, as s
 are therefore refused too: leave them out of the annotation.
 
 Why our own reader, not gffutils or pyranges: on a generated GFF3 of 8,000 genes (24,000 lines,
-``benchmarks/scale.py``'s annotation) this reader takes 0.40 s and gffutils 1.3 only to build its
+``benchmarks/scale.py``'s annotation) this reader takes 0.40 s and gffutils, only to build its
 database (in memory, no inference) 3.1 s, 8x slower, before any transcript lengths; neither library
 refuses the cases above with a line number (gffutils merges or renames duplicated IDs by a strategy,
 pyranges reads columns and leaves the Parent graph to the caller). Measured 2026-12-02 on the 2-core
