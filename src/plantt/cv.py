@@ -10,7 +10,7 @@ Model names: ``plantt`` and ``washburn`` are the two models of the paper's Table
 another assay (sequential training, Table 2); ``plantt_shuffled`` is a control trained on targets
 permuted within each set, which shows what the model learns from no signal at all; ``kmer`` is a
 ridge regression on k-mer counts per block of the window (:mod:`plantt.kmer`, scikit-learn), the
-baseline a CNN has to beat. ``plantt train --model kmer`` fits it (:func:`kmer_cv_fold`).
+baseline a CNN has to beat. ``plantt train --architecture kmer`` fits it (:func:`kmer_cv_fold`).
 """
 
 from __future__ import annotations
@@ -327,11 +327,14 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--splits", required=True, help="splits table of one assay")
     train.add_argument("--fold", required=True, type=int, help="the fold to train (0-based)")
     train.add_argument("--assay", required=True, help="assay name, recorded with the model")
-    train.add_argument("--model", default="plantt",
-                       help="plantt, washburn, plantt_shuffled, kmer or plantt_from_<assay>")
+    train.add_argument("--architecture", dest="model", default="plantt",
+                       help="what to train: plantt, washburn, plantt_shuffled, kmer or "
+                            "plantt_from_<assay> (default plantt)")
+    # the old name, kept working: elsewhere --model is a model directory
+    train.add_argument("--model", dest="model", help=argparse.SUPPRESS)
     train.add_argument("--out", required=True, help="model directory to write")
     train.add_argument("--config", help="YAML of training settings (TrainSettings fields; for "
-                                        "--model kmer, KmerSettings fields: ks, block_length, "
+                                        "--architecture kmer, KmerSettings fields: ks, block_length, "
                                         "alphas)")
     train.add_argument("--set", help="JSON object of settings overriding --config")
     train.add_argument("--init-weights", help="weights.pt to start from (sequential training)")
