@@ -48,7 +48,14 @@ from plantt.dataset import EncodedWindows, read_fasta_codes, read_splits
 from plantt.encoding import soft_one_hot
 from plantt.grammar import Grammar
 from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
-from plantt.ism import fold_test_rows, load_plantt, model_device_dtype, read_sequences
+from plantt.ism import (
+    add_device_argument,
+    command_device,
+    fold_test_rows,
+    load_plantt,
+    model_device_dtype,
+    read_sequences,
+)
 from plantt.models import TwoTower
 from plantt.progress import progress
 from plantt.windows import DEFAULT_LAYOUT, WindowLayout
@@ -650,7 +657,7 @@ def save_attributions_npz(path: PathLike, arrays: dict[str, np.ndarray]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_plantt(args.model)
+    model = load_plantt(args.model, command_device(args))
     genes, codes = read_sequences(args.fasta, model.seq_len)
     if args.reference:
         ref_genes, ref_codes = read_fasta_codes(args.reference)
@@ -690,4 +697,5 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                         help=".npz of the attributions (n x 4 x L) and deviations")
     parser.add_argument("--profile", help="TSV of the mean |attribution| per position")
     parser.add_argument("--batch-size", type=int, default=64, help="sequences per DeepLift pass")
+    add_device_argument(parser)
     parser.set_defaults(func=run)

@@ -43,6 +43,8 @@ from plantt.io import InputError, atomic_open, get_logger, write_tsv
 from plantt.ism import (
     IsmResult,
     ScoredModel,
+    add_device_argument,
+    command_device,
     ism_scores,
     load_scorer,
     model_length_policy,
@@ -193,7 +195,7 @@ def write_fasta_record(handle: IO[str], gene: str, codes: np.ndarray) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_scorer(args.model)
+    model = load_scorer(args.model, command_device(args))
     genes, codes = read_sequences(args.fasta, model.seq_len, args.genes, model_length_policy(model))
     protect = [parse_range(text) for text in (args.protect or [])]
     frames, edited = [], []
@@ -235,4 +237,5 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="mutants per tower pass")
     parser.add_argument("--out", required=True, help="TSV of the ordered edits")
     parser.add_argument("--edited-fasta", type=Path, help="also write the edited sequence(s)")
+    add_device_argument(parser)
     parser.set_defaults(func=run)

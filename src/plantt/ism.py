@@ -516,7 +516,7 @@ def write_ism_outputs(outdir: PathLike, genes: Sequence[str], results: Sequence[
 # Command line
 # ----------------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
-    model = load_scorer(args.model)
+    model = load_scorer(args.model, command_device(args))
     if args.float64:
         model = model.double()
     policy = model_length_policy(model)
@@ -547,6 +547,18 @@ def run(args: argparse.Namespace) -> int:
     write_ism_outputs(args.out, genes, results, layout)
     log.info("ISM of %d sequence(s) written to %s", len(genes), args.out)
     return 0
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda, cuda:1, mps (default: the best available)")
+
+
+def command_device(args: argparse.Namespace) -> torch.device:
+    """The device a command computes on (``--device``; else CUDA, MPS or the CPU)."""
+    from plantt.train import resolve_device
+
+    return resolve_device(getattr(args, "device", None))
 
 
 def add_layout_arguments(parser: argparse.ArgumentParser) -> None:
@@ -584,4 +596,5 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                         help="score in float64 (2-4x slower on a CPU): float32 rounds a deep "
                              "tower's sums to ~1e-3, which matters only for effects that small")
     add_layout_arguments(parser)
+    add_device_argument(parser)
     parser.set_defaults(func=run)

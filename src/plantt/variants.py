@@ -70,7 +70,13 @@ from plantt import fastism
 from plantt.annotation import Gene, read_genes
 from plantt.encoding import N_CODE, encode, reverse_complement_codes
 from plantt.io import InputError, PathLike, get_logger, is_gzip, iter_lines, write_tsv
-from plantt.ism import load_plantt, percent_change, sequence_scores
+from plantt.ism import (
+    add_device_argument,
+    command_device,
+    load_plantt,
+    percent_change,
+    sequence_scores,
+)
 from plantt.models import TwoTower
 from plantt.progress import progress
 from plantt.windows import DEFAULT_LAYOUT, PARTS, WindowLayout, open_genome
@@ -878,7 +884,7 @@ def score_vcf(model: TwoTower, vcf: PathLike, fasta: PathLike, genes: dict[str, 
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_plantt(args.model)
+    model = load_plantt(args.model, command_device(args))
     genes = read_genes(Path(args.annotation))
     layout = WindowLayout(args.upstream, args.gene_part, args.downstream, args.mask)
     variants, per_gene = score_vcf(model, args.vcf, args.fasta, genes, layout, args.batch_size,
@@ -929,4 +935,5 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                         help="read the whole VCF even when it has a tabix index (by default an "
                              "indexed bgzip VCF is read only where the gene windows are)")
     add_layout_arguments(parser)
+    add_device_argument(parser)
     parser.set_defaults(func=run)
