@@ -47,6 +47,7 @@ def test_genome_length_from_index_file_or_compressed_original(tmp_path: Path) ->
 
 def test_runtime_and_chunk_memory_grow_with_inputs(tmp_path: Path) -> None:
     assert resources.chunked_mem_mb(10_000_000) < resources.chunked_mem_mb(100_000_000)
+    assert resources.windows_mem_mb(0) == 2000 < resources.windows_mem_mb(3000 * 300_000)
     assert resources.chunked_mem_mb(10_000_000, attempt=3) == 3 * resources.chunked_mem_mb(10**7)
     big = resources.bam_runtime(30 * 50_000_000)  # 50 million alignments
     assert resources.bam_runtime(1000) == 10 < big

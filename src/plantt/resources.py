@@ -50,6 +50,12 @@ def chunked_mem_mb(chunk_size: int, attempt: int = 1) -> int:
     return int(1000 + 40 * chunk_size / MB) * attempt
 
 
+def windows_mem_mb(fasta_bytes: int, attempt: int = 1) -> int:
+    """Encoding the windows FASTAs (one byte per base) holds the text, the joined sequence and the
+    uint8 codes: about 4 bytes per input byte, plus 1 GB; at least 2000."""
+    return max(2000, int(1000 + 4 * fasta_bytes / MB)) * attempt
+
+
 def files_bytes(paths: Iterable[str | Path]) -> int:
     """Total size of the files that exist (missing ones count 0: a dry run before they are made)."""
     total = 0

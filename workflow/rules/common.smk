@@ -275,6 +275,11 @@ def chunked_mem_mb(wildcards, attempt):
     return plantt_resources.chunked_mem_mb(config["chunk_size"], attempt)
 
 
+def encode_mem_mb(wildcards, input, attempt):
+    """The windows of every species at once: the text and its uint8 codes, a few times over."""
+    return plantt_resources.windows_mem_mb(plantt_resources.files_bytes(input), attempt)
+
+
 def bam_runtime(wildcards, input, attempt):
     bams = [path for path in input if str(path).endswith(".bam")]
     return plantt_resources.bam_runtime(plantt_resources.files_bytes(bams), 1, attempt)

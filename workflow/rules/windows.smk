@@ -29,6 +29,8 @@ rule encode_windows:
         "logs/windows/encode.log",
     conda:
         "../../envs/plantt.yaml"
+    resources:
+        mem_mb=encode_mem_mb,
     params:
         species=SPECIES,
     script:
