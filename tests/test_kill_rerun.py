@@ -325,7 +325,8 @@ def count_job(inputs: Path, workdir: Path) -> dict[str, Any]:
                input={"bam": str(inputs / "s1.bam"), "bai": str(inputs / "s1.bam.bai"),
                       "annotation": str(inputs / "genes.gff3")},
                output={"counts": str(out / "s1.tsv"), "summary": str(out / "s1.summary.tsv")},
-               params={"settings": {"assay": "rnaseq3p", "min_mapq": 255, "extension": 500}},
+               params={"settings": {"assay": "rnaseq3p", "min_mapq": 255, "extension": 500},
+                       "chunk_size": 50_000},
                wildcards={"sample": "s1"})
 
 
@@ -351,7 +352,7 @@ def replace_of(label: str, name: str) -> dict[str, Any]:
 
 
 COUNT_KILLS = {
-    "while counting": [pause_at("counting", "plantt.quantify:assign_counts")],
+    "while counting": [pause_at("counting", "plantt.quantify:RegionIndex.assign", nth=3)],
     "while writing the counts": [replace_of("counts", r"s1\.tsv")],
     "between the two outputs, twice": [replace_of("summary", r"s1\.summary\.tsv"),
                                        replace_of("summary", r"s1\.summary\.tsv")],
