@@ -436,7 +436,6 @@ def preprocess_outputs():
     """Targets of `snakemake preprocess_all`: everything before training."""
     outputs = expression_tables()
     outputs += qc_outputs()
-    outputs += [f"results/coverage/{s}.plus.bw" for s in RNASEQ3P_SAMPLES]
     outputs += ["results/windows/encoded.npy", "results/windows/encoded.genes.tsv"]
     outputs += [f"results/splits/{assay}.tsv" for assay in ASSAYS_PRESENT]
     outputs += [f"results/splits/{assay}.summary.png" for assay in ASSAYS_PRESENT]
@@ -444,11 +443,18 @@ def preprocess_outputs():
     return outputs
 
 
+def coverage_outputs():
+    """Strand-specific 3'-RNA-seq bigWigs (tracks for a genome browser; nothing downstream reads
+    them, so they are not part of preprocess_all)."""
+    return [f"results/coverage/{s}.plus.bw" for s in RNASEQ3P_SAMPLES]
+
+
 def get_final_outputs():
     """The default target: the whole chain, reads to trained, evaluated and interpreted models,
     and the published PlanTT-CNN's predictions when its section of the config is set."""
     return (
         preprocess_outputs()
+        + coverage_outputs()
         + metrics_outputs()
         + interpret_outputs()
         + motif_outputs()
