@@ -123,6 +123,7 @@ def write_strand_bigwigs(bam_path: PathLike, plus: PathLike, minus: PathLike,
     positions are parked on disk until the total (the CPM denominator) is known.
     """
     lengths = bam_contig_lengths(bam_path)
+    Path(plus).parent.mkdir(parents=True, exist_ok=True)
     spool = _Spool(Path(plus).parent)
     stats = skipped_read_stats()
     total = 0

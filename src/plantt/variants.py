@@ -178,9 +178,9 @@ def read_vcf_regions(path: PathLike, regions: dict[str, list[tuple[int, int]]]
         if not header or not header[-1].startswith("#CHROM\tPOS\tID\tREF\tALT"):
             raise InputError(path, "header line must start with #CHROM POS ID REF ALT "
                                    "(tab-separated)")
-        indexed = set(tabix.contigs)
-        for contig, intervals in regions.items():
-            if contig not in indexed:
+        for contig in tabix.contigs:  # the file's order, as a whole-file read gives
+            intervals = regions.get(contig)
+            if not intervals:
                 continue
             seen: set[tuple[int, int]] = set()
             for start, end in intervals:
