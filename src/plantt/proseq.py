@@ -73,13 +73,6 @@ class PolymeraseCounts:
             return np.zeros(self.contig_lengths[contig], dtype=np.int64)
         return found
 
-    def __add__(self, other: PolymeraseCounts) -> PolymeraseCounts:
-        if self.contig_lengths != other.contig_lengths:
-            raise ValueError("cannot pool polymerase counts of different genomes (contigs differ)")
-        keys = set(self.counts) | set(other.counts)
-        return PolymeraseCounts(dict(self.contig_lengths),
-                                {k: self.track(*k) + other.track(*k) for k in keys})
-
 
 def _proseq_settings(min_mapq: int) -> CountSettings:
     return CountSettings("proseq", min_mapq=min_mapq)

@@ -165,20 +165,6 @@ def iter_positions(bam_path: PathLike, settings: CountSettings,
         stats["unmapped"] += bam.nocoordinate
 
 
-def read_positions(bam_path: PathLike, settings: CountSettings,
-                   chunk_size: int | None = DEFAULT_CHUNK_SIZE
-                   ) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, int]]:
-    """Every counted position of a BAM, grouped by (contig, strand): for small genomes and tests
-    (memory grows with the reads; the workflow's steps use :func:`iter_positions`)."""
-    stats = skipped_read_stats()
-    parts: dict[tuple[str, str], list[np.ndarray]] = {}
-    for contig, _, _, by_strand in iter_positions(bam_path, settings, chunk_size, stats):
-        for strand, pos in by_strand.items():
-            if pos.size:
-                parts.setdefault((contig, strand), []).append(pos)
-    return {key: np.concatenate(arrays) for key, arrays in parts.items()}, stats
-
-
 class RegionIndex:
     """The counting regions of a genome, indexed per (contig, strand) for assigning positions."""
 
@@ -217,17 +203,6 @@ class RegionIndex:
         if outside.size:
             other = "-" if strand == "+" else "+"
             summary["antisense"] += int((self._containing((contig, other), outside) > 0).sum())
-
-
-def assign_counts(regions: pd.DataFrame, positions: dict[tuple[str, str], np.ndarray]
-                  ) -> tuple[pd.Series, dict[str, int]]:
-    """Count sorted positions per region; positions in several same-strand regions are ambiguous."""
-    index = RegionIndex(regions)
-    counts = np.zeros(len(index.regions), dtype=np.int64)
-    summary = {"assigned": 0, "ambiguous": 0, "no_feature": 0, "antisense": 0}
-    for (contig, strand), pos in positions.items():
-        index.assign(contig, strand, pos, counts, summary)
-    return pd.Series(counts, index=index.regions["gene_id"].to_numpy()), summary
 
 
 def count_reads(bam_path: PathLike, annotation: PathLike, settings: CountSettings,
