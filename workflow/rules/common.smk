@@ -10,15 +10,23 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-# The package lives in src/; make it importable even where it was not pip-installed (e.g. when
-# Snakemake runs from a clone with --use-conda environments that only hold the dependencies), and
-# put it first: this checkout's package, not another clone's that happens to be installed. Found
-# from this file's folder (workflow/rules), which is also right when the workflow is a module of
-# another; used as a remote module (github(...)) there is no local src/, and the installed package
-# is imported (README.md, "Using the workflow as a module").
+# Which plantt package the workflow and its jobs import. Run from a clone (also as a module given
+# by a local path), it is the clone's src/: first on this process's path and on the PYTHONPATH of
+# every job (script rules run in their own Python processes, in --use-conda environments too), so
+# that the rules and the package always come from the same checkout, installed or not. Used as a
+# module fetched from a git host (github(...), gitfile(...)) there is no local src/, and the jobs
+# import the installed package: in Snakemake's environment, or, with --use-conda, the one that
+# envs/*.post-deploy.sh installs from the module's own repository and tag (PLANTT_PACKAGE: plantt.rule_script).
 _SRC = Path(str(workflow.current_basedir)).parents[1] / "src"
 if _SRC.is_dir():
     sys.path[:] = [_SRC.as_posix()] + [p for p in sys.path if p != _SRC.as_posix()]
+
+from plantt.rule_script import export_package_path, export_package_source
+
+if _SRC.is_dir():
+    export_package_path(_SRC)
+else:
+    export_package_source(workflow.current_basedir)
 
 from plantt.sheets import (
     ASSAYS,

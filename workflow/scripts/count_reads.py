@@ -1,12 +1,12 @@
 """Count reads per gene in one sample's BAM (rule count_reads)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 import pandas as pd
 
 from plantt.io import setup_logging, write_tsv
 from plantt.quantify import CountSettings, count_reads
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 settings = CountSettings(**sm.params.settings)

@@ -1,11 +1,11 @@
 """CPM bigWigs of one 3'-RNA-seq sample's read 5' ends, one per strand (rule coverage_bigwig)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 from plantt.io import setup_logging
 from plantt.quantify import CountSettings
+from plantt.rule_script import start_rule_script
 from plantt.tracks import write_strand_bigwigs
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 settings = CountSettings(**sm.params.settings)

@@ -1,13 +1,12 @@
 """TF-MoDISco patterns of one assay's fold models, matched to known motifs (rule
 discover_motifs): runs ``plantt motifs`` with the rule's settings."""
 
-import _setup
-
 from pathlib import Path
 
 import torch
 
 from plantt.attribution import ASSAY_PROCESSES
+from plantt.rule_script import run_plantt
 
 sm = snakemake
 torch.set_num_threads(sm.threads)
@@ -45,4 +44,4 @@ elif known["source"] == "grammar":
     argv += ["--processes", *ASSAY_PROCESSES[sm.wildcards.assay]]
 else:
     argv += ["--no-match"]
-_setup.run_plantt(argv, sm.log[0])
+run_plantt(argv, sm.log[0])

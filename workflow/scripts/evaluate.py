@@ -1,11 +1,11 @@
 """Metrics per fold, mean ± SD across folds, and figures of one assay (rule evaluate)."""
 
-import _setup
-
 from plantt.cv import evaluate
 from plantt.io import setup_logging, write_tsv
 from plantt.plots import plot_metric_summary, plot_predicted_vs_true
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake
 setup_logging(sm.log[0])
 predictions, per_fold, summary = evaluate(list(sm.input))

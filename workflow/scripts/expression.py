@@ -1,10 +1,10 @@
 """Counts matrix and CPM/TPM expression table of one species and assay (rule expression)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 from plantt.io import setup_logging, write_tsv
 from plantt.quantify import CountSettings, build_expression
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 count_files = {int(k.removeprefix("rep_")): v for k, v in sm.input.items() if k.startswith("rep_")}

@@ -5,14 +5,13 @@ occurrences vs the rest of the window); on real data, which has no known grammar
 written with its header only, so the rule's outputs (and the report) are the same either way.
 """
 
-import _setup
-
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from plantt.rule_script import start_rule_script
 from plantt.attribution import (
     ALL_MOTIFS,
     ASSAY_PROCESSES,
@@ -28,6 +27,7 @@ from plantt.attribution import (
 from plantt.io import get_logger, setup_logging, write_tsv
 from plantt.windows import WindowLayout
 
+start_rule_script()
 sm = snakemake
 setup_logging(sm.log[0])
 log = get_logger("interpret")

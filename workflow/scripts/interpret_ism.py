@@ -1,16 +1,16 @@
 """In-silico mutagenesis of a panel of test genes of one fold (rule interpret_ism)."""
 
-import _setup
-
 from pathlib import Path
 
 import torch
 
 from plantt.dataset import read_splits
-from plantt.ism import flank_positions, ism_test_panel, measured_expression, write_ism_outputs
 from plantt.io import setup_logging
+from plantt.ism import flank_positions, ism_test_panel, measured_expression, write_ism_outputs
+from plantt.rule_script import start_rule_script
 from plantt.windows import WindowLayout
 
+start_rule_script()
 sm = snakemake
 setup_logging(sm.log[0])
 torch.set_num_threads(sm.threads)

@@ -1,12 +1,12 @@
 """Gene-level PRO-seq vs 3'-RNA-seq mean CPM per species (rule proseq_assay_comparison)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 import pandas as pd
 
 from plantt.io import setup_logging, write_tsv
 from plantt.proseq import assay_agreement, mean_cpm, plot_assay_agreement
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 pseudocount = sm.params.pseudocount

@@ -1,10 +1,10 @@
 """CPM bigWigs of one PRO-seq sample's polymerase positions, one per strand (rule proseq_bigwig)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 from plantt.io import setup_logging
 from plantt.proseq import write_polymerase_bigwigs
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 total = write_polymerase_bigwigs(sm.input.bam, sm.output.plus, sm.output.minus,

@@ -1,11 +1,11 @@
 """BED files of plus- and minus-strand genes, and the grouped regions deepTools reads from each
 strand's bigWig (rule proseq_gene_beds)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 from plantt.io import setup_logging
 from plantt.proseq import write_gene_beds
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 settings = sm.params.settings

@@ -1,10 +1,10 @@
 """Per-base mean of a species' replicate PRO-seq bigWigs, per strand (rule proseq_merge_bigwig)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 from plantt.io import setup_logging
 from plantt.proseq import merge_bigwigs
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 for strand in ("plus", "minus"):

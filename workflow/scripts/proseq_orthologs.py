@@ -1,11 +1,11 @@
 """R^2 of log expression between orthologs, per species pair and assay
 (rule proseq_ortholog_conservation)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 from plantt.io import read_tsv, setup_logging, write_tsv
 from plantt.proseq import mean_cpm, ortholog_conservation, plot_ortholog_conservation
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 pairs = read_tsv(sm.input.pairs, required=["gene_a", "species_a", "gene_b", "species_b"])

@@ -1,11 +1,11 @@
 """Pause index per gene from a species' pooled PRO-seq replicates (rule proseq_pausing)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 from plantt.annotation import read_genes
 from plantt.io import setup_logging, write_tsv
 from plantt.proseq import PauseSettings, pause_indices_from_bams
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 settings = PauseSettings(**sm.params.settings)

@@ -1,10 +1,10 @@
 """Median pause index per species and the distribution plot (rule proseq_pausing_summary)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 from plantt.io import read_tsv, setup_logging, write_tsv
 from plantt.proseq import pause_summary, plot_pause_distribution
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 setup_logging(sm.log[0])
 tables = {species: read_tsv(path, required=["pause_index", "covered"])

@@ -1,14 +1,14 @@
 """In-silico mutagenesis of one input record with the published model (rule published_ism)."""
 
-import _setup
-
 from pathlib import Path
 
 import torch
 
 from plantt.io import setup_logging
 from plantt.published import ism_record
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake
 setup_logging(sm.log[0])
 torch.set_num_threads(sm.threads)

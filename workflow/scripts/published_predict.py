@@ -1,15 +1,15 @@
 """Scores and pair contrasts of the published model, as plantt predict computes them (rule
 published_predict)."""
 
-import _setup
-
 from pathlib import Path
 
 import torch
 
 from plantt.io import setup_logging
 from plantt.published import write_predictions
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake
 setup_logging(sm.log[0])
 torch.set_num_threads(sm.threads)

@@ -1,11 +1,11 @@
 """Replicate-vs-replicate Pearson R² and scatter matrix of one species and assay (rule
 replicate_concordance)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 from plantt.io import setup_logging, write_tsv
 from plantt.qc import plot_replicate_scatter, replicate_concordance, replicate_matrix
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 species, assay = sm.wildcards.species, sm.wildcards.assay

@@ -1,10 +1,10 @@
 """Sample correlation heatmap and PCA of one species' samples, all assays (rule sample_qc)."""
 
-import _setup  # noqa: F401 (makes plantt importable)
-
 from plantt.io import setup_logging, write_tsv
 from plantt.qc import plot_sample_qc, sample_correlation, sample_matrix, sample_pca
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(sm.log[0])
 values = sample_matrix(dict(sm.input))

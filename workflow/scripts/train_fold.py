@@ -1,12 +1,12 @@
 """Train one model on one fold and predict its test pairs (rule train_fold)."""
 
-import _setup
-
 from pathlib import Path
 
 from plantt.cv import load_train_settings, train_cv_fold
 from plantt.io import setup_logging, write_tsv
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake
 setup_logging(sm.log[0])
 settings = load_train_settings(sm.params.settings)

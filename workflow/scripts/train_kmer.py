@@ -1,14 +1,14 @@
 """Fit the k-mer ridge baseline on one fold and predict its test pairs (rule train_kmer)."""
 
-import _setup
-
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
 from plantt.cv import kmer_cv_fold, load_kmer_settings
 from plantt.io import setup_logging, write_tsv
+from plantt.rule_script import start_rule_script
 
+start_rule_script()
 sm = snakemake
 setup_logging(sm.log[0])
 settings = load_kmer_settings(sm.params.settings)
