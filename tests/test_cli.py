@@ -75,3 +75,32 @@ def test_bad_input_is_a_clean_error(tmp_path) -> None:
     assert proc.returncode == 1
     assert str(missing) in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _subcommand_parser(name: str) -> argparse.ArgumentParser:
+    """The full parser of one subcommand (plantt.cli only loads a command's options when run)."""
+    module, _ = COMMANDS[name]
+    parser = argparse.ArgumentParser()
+    importlib.import_module(module).register_cli(parser.add_subparsers())
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return subparsers.choices[name]
+
+
+def test_output_and_model_flags_mean_one_thing_in_every_command() -> None:
+    """--out is a file, --out-dir a directory to write, --model a model directory to read; no
+    command spells a directory --out or --outdir, or uses --model for anything else."""
+    for name in COMMANDS:
+        sub = _subcommand_parser(name)
+        options = {opt: action for action in sub._actions for opt in action.option_strings}
+        assert "--outdir" not in options, name
+        if "--out" in options:
+            text = (options["--out"].help or "").lower()
+            assert not any(word in text for word in ("directory", "folder")), (name, text)
+        if "--out-dir" in options:
+            text = (options["--out-dir"].help or "").lower()
+            assert any(word in text for word in ("directory", "folder")), (name, text)
+        if "--model" in options:
+            action = options["--model"]
+            text = (action.help or "") + str(action.metavar or "")
+            assert action.help != argparse.SUPPRESS, name
+            assert any(word in text.lower() for word in ("directory", "model_dir")), (name, text)

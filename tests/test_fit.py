@@ -225,7 +225,7 @@ def test_predict_ism_and_edit_use_fit_models(fits, tmp_path, capsys):
     # ISM of the ensemble: effect = change of the prediction; padding (N) is not scored
     one = tmp_path / "one.fa"
     write_fasta(one, ["s"], [seqs[0]])
-    assert main(["ism", "--model", str(out / "fold_0"), "--fasta", str(one), "--out",
+    assert main(["ism", "--model", str(out / "fold_0"), "--fasta", str(one), "--out-dir",
                  str(tmp_path / "ism")]) == 0
     ism = np.load(tmp_path / "ism" / "ism.npz")
     effect = ism["effect"][0]

@@ -150,7 +150,7 @@ def test_cli_writes_table_npz_and_figures(tmp_path) -> None:
     parser = argparse.ArgumentParser()
     ism.register_cli(parser.add_subparsers())
     args = parser.parse_args(["ism", "--model", str(tmp_path / "model"), "--fasta", str(fasta),
-                              "--out", str(tmp_path / "out"), "--batch-size", "50",
+                              "--out-dir", str(tmp_path / "out"), "--batch-size", "50",
                               "--genes", "gene2", "gene0", "--upstream", "20", "--gene-part",
                               "12", "--downstream", "20"])
     assert args.func(args) == 0
@@ -180,7 +180,7 @@ def test_cli_float64_scores_with_a_float64_tower(tmp_path) -> None:
     common = ["--model", str(tmp_path / "model"), "--fasta", str(tmp_path / "one.fa"),
               "--upstream", "20", "--gene-part", "12", "--downstream", "20"]
     for name, extra in (("f32", []), ("f64", ["--float64"])):
-        args = parser.parse_args(["ism", *common, "--out", str(tmp_path / name), *extra])
+        args = parser.parse_args(["ism", *common, "--out-dir", str(tmp_path / name), *extra])
         assert args.func(args) == 0
     f64 = np.load(tmp_path / "f64" / "ism.npz")["effect"][0]
     f32 = np.load(tmp_path / "f32" / "ism.npz")["effect"][0]

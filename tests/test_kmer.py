@@ -362,10 +362,10 @@ def test_kmer_through_cli_and_evaluate(fold_files: dict, monkeypatch: pytest.Mon
     d = fold_files["dir"]
     monkeypatch.setattr(cli, "COMMAND_MODULES", ["plantt.cv"])
     common = ["--windows", str(d / "encoded.npy"), "--genes", str(d / "genes.tsv"), "--splits",
-              str(d / "splits.tsv"), "--assay", "rnaseq3p", "--model", "kmer",
+              str(d / "splits.tsv"), "--assay", "rnaseq3p", "--architecture", "kmer",
               "--set", json.dumps({"ks": [6], "block_length": BLOCK, "alphas": [1.0]})]
     for fold in (0, 1):
-        assert cli.main(["train", *common, "--fold", str(fold), "--out",
+        assert cli.main(["train", *common, "--fold", str(fold), "--out-dir",
                          str(d / f"fold_{fold}")]) == 0
     assert (d / "fold_0" / "kmer_model.npz").is_file()
     assert (d / "fold_0" / "selection.tsv").is_file()
@@ -376,7 +376,7 @@ def test_kmer_through_cli_and_evaluate(fold_files: dict, monkeypatch: pytest.Mon
     assert per_fold[["spearman", "pearson", "r2", "auroc"]].notna().all().all()
     assert (per_fold["spearman"] > 0.8).all()
     assert set(summary["metric"]) >= {"spearman", "auroc"}
-    bad = cli.main(["train", *common, "--fold", "0", "--out", str(d / "x"),
+    bad = cli.main(["train", *common, "--fold", "0", "--out-dir", str(d / "x"),
                     "--set", json.dumps({"k": [6]})])
     assert bad == 1
 

@@ -176,7 +176,7 @@ def test_ism_of_an_imported_model_uses_its_layout(tmp_path: Path,
     parser = argparse.ArgumentParser()
     ism.register_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["ism", "--model", str(tmp_path / "model"), "--fasta",
-                              str(tmp_path / "in.fa"), "--out", str(tmp_path / "out"),
+                              str(tmp_path / "in.fa"), "--out-dir", str(tmp_path / "out"),
                               "--flank", "2", "--upstream", "700"])
     assert args.func(args) == 0
     assert layouts == [LegacyLayout()]
@@ -230,7 +230,7 @@ def test_two_tower_is_antisymmetric(tower: LegacyTower, example: str) -> None:
 def test_import_weights_round_trip(tmp_path: Path, tower: LegacyTower, example: str,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "published"
-    assert run_cli(["import-weights", str(WEIGHTS), "--out", str(out)]) == 0
+    assert run_cli(["import-weights", str(WEIGHTS), "--out-dir", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "LESS expressed" in printed and "higher score means higher expression" in printed
     info = json.loads((out / "model.json").read_text())
@@ -242,7 +242,7 @@ def test_import_weights_round_trip(tmp_path: Path, tower: LegacyTower, example: 
         raw = tower(x).sum().item()
         assert model.score(x).item() == pytest.approx(-raw, abs=1e-4)  # house sign: negated
     kept = tmp_path / "rank_sign"
-    assert run_cli(["import-weights", str(WEIGHTS), "--out", str(kept), "--keep-rank-sign"]) == 0
+    assert run_cli(["import-weights", str(WEIGHTS), "--out-dir", str(kept), "--keep-rank-sign"]) == 0
     with torch.no_grad():
         assert load_model(kept).score(x).item() == pytest.approx(raw, abs=1e-4)
 

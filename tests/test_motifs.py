@@ -211,7 +211,7 @@ def test_motifs_command_names_what_is_wrong(tmp_path, capsys):
 
     codes, models = _tiny_cv(tmp_path)
     common = ["--codes", str(tmp_path / "encoded.npy"), "--genes", str(tmp_path / "genes.tsv"),
-              "--splits", str(tmp_path / "splits.tsv"), "--out", str(tmp_path / "out")]
+              "--splits", str(tmp_path / "splits.tsv"), "--out-dir", str(tmp_path / "out")]
     assert main(["motifs", "--models", str(tmp_path), *common]) == 1
     assert "no fold_<k> model directories" in capsys.readouterr().err
     assert main(["motifs", "--models", str(tmp_path / "models"), "--folds", "0", "3",
@@ -387,7 +387,7 @@ def test_motifs_command_writes_every_output_even_without_patterns(tmp_path):
     out = tmp_path / "out"
     assert main(["motifs", "--models", str(tmp_path / "models"), "--codes",
                  str(tmp_path / "encoded.npy"), "--genes", str(tmp_path / "genes.tsv"),
-                 "--splits", str(tmp_path / "splits.tsv"), "--out", str(out),
+                 "--splits", str(tmp_path / "splits.tsv"), "--out-dir", str(out),
                  "--max-genes-per-fold", "0", "--references", "2", "--null-genes-per-fold", "3",
                  "--upstream", "20", "--gene-part", "20", "--downstream", "20"]) == 0
     for name in ("patterns.tsv", "matches.tsv", "seqlets.tsv", "recovery.tsv", "modisco.h5",
@@ -399,7 +399,7 @@ def test_motifs_command_writes_every_output_even_without_patterns(tmp_path):
     assert list(recovery.columns) == RECOVERY_COLUMNS
     assert main(["motifs", "--models", str(tmp_path / "models"), "--codes",
                  str(tmp_path / "encoded.npy"), "--genes", str(tmp_path / "genes.tsv"),
-                 "--splits", str(tmp_path / "splits.tsv"), "--out", str(tmp_path / "denovo"),
+                 "--splits", str(tmp_path / "splits.tsv"), "--out-dir", str(tmp_path / "denovo"),
                  "--references", "2", "--no-match", "--upstream", "20", "--gene-part", "20",
                  "--downstream", "20"]) == 0
     assert pd.read_csv(tmp_path / "denovo" / "recovery.tsv", sep="\t").empty

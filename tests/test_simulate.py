@@ -473,7 +473,7 @@ def test_read_counts_track_the_truth(tmp_path: Path) -> None:
 
 def test_cli_simulate(tmp_path: Path) -> None:
     out = tmp_path / "cli"
-    code = main(["simulate", "--outdir", str(out), "--seed", "2", "--genes-per-species", "8",
+    code = main(["simulate", "--out-dir", str(out), "--seed", "2", "--genes-per-species", "8",
                  "--rnaseq-reads", "100", "--proseq-reads", "100"])
     assert code == 0
     assert (out / "truth.tsv").is_file() and (out / "reads" / "vicia_proseq_3_R2.fastq.gz").is_file()
@@ -485,7 +485,7 @@ def test_cli_reports_bad_grammar(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("transcription: {motifs: [{name: x, sequence: ACGTNACG, anchor: tss, "
                    "start: -10, end: 0, effect_log2: 1}]}\nstability: {}\n")
-    code = main(["simulate", "--outdir", str(tmp_path / "o"), "--seed", "1",
+    code = main(["simulate", "--out-dir", str(tmp_path / "o"), "--seed", "1",
                  "--grammar", str(bad)])
     assert code == 1
     err = capsys.readouterr().err

@@ -103,7 +103,7 @@ def test_unknown_format_and_missing_file(tmp_path):
 
 def test_cli_reports_a_bad_table_in_one_line(tmp_path, capsys):
     path = write(tmp_path / "bad.tsv", single_tsv([f"a\t{GOOD}\t1", "b\tACGTZ\t2"]))
-    code = main(["fit", "--table", str(path), "--task", "single", "--out", str(tmp_path / "out")])
+    code = main(["fit", "--table", str(path), "--task", "single", "--out-dir", str(tmp_path / "out")])
     assert code == 1
     error = capsys.readouterr().err
     assert f"{path}, line 3: character 'Z'" in error and "Traceback" not in error

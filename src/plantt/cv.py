@@ -330,9 +330,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--architecture", dest="model", default="plantt",
                        help="what to train: plantt, washburn, plantt_shuffled, kmer or "
                             "plantt_from_<assay> (default plantt)")
-    # the old name, kept working: elsewhere --model is a model directory
-    train.add_argument("--model", dest="model", help=argparse.SUPPRESS)
-    train.add_argument("--out", required=True, help="model directory to write")
+    train.add_argument("--out-dir", dest="out", required=True, help="model directory to write")
     train.add_argument("--config", help="YAML of training settings (TrainSettings fields; for "
                                         "--architecture kmer, KmerSettings fields: ks, block_length, "
                                         "alphas)")
@@ -346,5 +344,6 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         "evaluate", help="metrics per fold and mean ± SD across folds from predictions tables")
     evaluate_parser.add_argument("--predictions", nargs="+", required=True,
                                  help="predictions.tsv of every fold and model")
-    evaluate_parser.add_argument("--out", required=True, help="directory for the tables")
+    evaluate_parser.add_argument("--out-dir", dest="out", required=True,
+                                 help="directory for the tables")
     evaluate_parser.set_defaults(func=_run_evaluate)

@@ -52,7 +52,7 @@ intercept: odd like the contrast model), the same drawn pairs for a contrast mod
 table. ``kmer`` holds :class:`plantt.kmer.KmerSettings` fields; ``block_length`` null (the default
 here) counts each sequence as one block (the genome pipeline's 750 suits its 3 kb windows).
 
-Outputs in ``--out DIR``:
+Outputs in ``--out-dir DIR``:
 
 * ``fold_<k>/seed_<s>/``, ``fold_<k>/shuffled/``: model directories (``weights.pt``, ``model.json``
   with the length policy under ``"input"``, ``history.tsv``, ``curves.png``); ``fold_<k>/`` itself
@@ -1054,7 +1054,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                              "sequence_b, target[, group, id]")
     parser.add_argument("--values", help="with a FASTA --table: id, expression[, group] "
                                          "(single) or id_a, id_b, target[, group, id] (pairs)")
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--out-dir", dest="out", required=True, help="output directory")
     parser.add_argument("--config", help="YAML of fit settings (config/README.md, 'Bring your "
                                          "own sequences')")
     parser.add_argument("--set", help="JSON object of settings overriding --config, e.g. "

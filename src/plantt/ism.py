@@ -581,7 +581,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fasta", required=True,
                         help="sequences (windows) of exactly the model's length (plantt fit "
                              "models: any length, padded or trimmed as at training)")
-    parser.add_argument("--out", required=True,
+    parser.add_argument("--out-dir", dest="out", required=True,
                         help="directory for ism.tsv, ism.npz, heatmap.png and zoom.png")
     parser.add_argument("--batch-size", type=int, default=256, help="mutants per tower pass")
     parser.add_argument("--genes", nargs="+", help="ids of the FASTA records to score "

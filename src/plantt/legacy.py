@@ -5,7 +5,7 @@ repository (Amii-Open-Source/PlanTT, licence CC BY-NC 4.0). It predates the 2025
 uses another input layout. This module rebuilds that tower from the shapes of the released
 state_dict, checked numerically against the one published figure (below). The weights are never
 shipped with this project: users fetch ``planttcnn.pt`` from the PlanTT repository themselves and
-run ``plantt import-weights planttcnn.pt --out MODEL_DIR``.
+run ``plantt import-weights planttcnn.pt --out-dir MODEL_DIR``.
 
 Input and layout (``promoter1500_terminator1500``)
 --------------------------------------------------
@@ -472,7 +472,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("weights", type=Path,
                         help="planttcnn.pt from the PlanTT repository (a PyTorch state_dict)")
-    parser.add_argument("--out", required=True, type=Path, help="model directory to write")
+    parser.add_argument("--out-dir", dest="out", required=True, type=Path,
+                        help="model directory to write")
     parser.add_argument("--keep-rank-sign", action="store_true",
                         help="keep the published sign (higher = lower expression) instead of "
                              "negating the embedding to the house convention")

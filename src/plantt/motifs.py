@@ -933,7 +933,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--codes", required=True, help="encoded windows (.npy)")
     parser.add_argument("--genes", required=True, help="their gene table (.genes.tsv)")
     parser.add_argument("--splits", required=True, help="plantt splits table of the assay")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out-dir", dest="out", required=True, help="output folder")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--meme", help="known motifs (MEME format: JASPAR, PlantTFDB, ...)")
     source.add_argument("--grammar", help="a simulator grammar YAML whose motifs are the known "

@@ -1282,7 +1282,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                     "PRO-seq reads of four related species whose expression follows a regulatory "
                     "grammar (docs/grammar.md). Same seed and settings give identical files.",
     )
-    parser.add_argument("--outdir", required=True, help="output directory")
+    parser.add_argument("--out-dir", dest="outdir", required=True, help="output directory")
     parser.add_argument("--seed", type=int, required=True, help="random seed")
     parser.add_argument("--genes-per-species", type=int, default=defaults.genes_per_species,
                         help="ancestral gene families, about the genes per species "

@@ -18,7 +18,7 @@ argv = [
     "--genes", sm.input.genes,
     "--splits", sm.input.splits,
     "--folds", *sm.params.folds,
-    "--out", Path(sm.output.patterns).parent,
+    "--out-dir", Path(sm.output.patterns).parent,
     "--max-genes-per-fold", settings["max_genes_per_fold"] or 0,
     "--references", settings["references"],
     "--null-genes-per-fold", settings["null_genes_per_fold"],
