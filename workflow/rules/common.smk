@@ -381,9 +381,13 @@ def get_init_weights(wildcards):
     return {}
 
 
-def get_train_threads(wildcards):
-    # The demo's small models gain little from a second thread: on 2 cores two trainings side by
-    # side finish sooner than one at a time. Profiles override this (`set-threads`).
+def get_model_threads(wildcards):
+    # Threads of the jobs that train or interpret a model. The demo's small models gain little
+    # from a second thread: on 2 cores two trainings side by side finish sooner than one at a
+    # time, and a 2-thread interpretation job could only start with both cores free, which never
+    # happens while 1-thread trainings wait (measured: every interpretation and motif job then
+    # ran at the end, one at a time, 4 of the demo's 13 minutes). Profiles override this
+    # (`set-threads`).
     return 1 if config["demo"] else 2
 
 

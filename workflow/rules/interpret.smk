@@ -41,7 +41,7 @@ rule interpret_attribution:
         "logs/interpret/{assay}.attribution.log",
     conda:
         "../../envs/pytorch.yaml"
-    threads: 2
+    threads: get_model_threads
     resources:
         mem_mb=4000,
         runtime=60,
@@ -82,7 +82,7 @@ rule interpret_ism:
         "logs/interpret/{assay}.ism.log",
     conda:
         "../../envs/pytorch.yaml"
-    threads: 2
+    threads: get_model_threads
     resources:
         mem_mb=4000,
         runtime=60,

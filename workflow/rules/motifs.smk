@@ -62,7 +62,7 @@ rule discover_motifs:
         "logs/motifs/{assay}.{model}.log",
     conda:
         "../../envs/motifs.yaml"
-    threads: 2
+    threads: get_model_threads
     resources:
         mem_mb=6000,
         runtime=60,

@@ -27,7 +27,7 @@ rule train_fold:
         model=TORCH_MODEL_PATTERN,
     conda:
         "../../envs/pytorch.yaml"
-    threads: get_train_threads
+    threads: get_model_threads
     resources:
         gpu=1,
         mem_mb=8000,
