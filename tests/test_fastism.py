@@ -266,6 +266,39 @@ def test_scattered_edits_match_full_passes_for_both_tower_kinds() -> None:
         np.testing.assert_allclose(fast.edited_scores(edits), expected, atol=1e-9, rtol=0)
 
 
+def test_edits_of_several_sequences_share_batches() -> None:
+    """Several references recorded in one pass, their edits mixed in batches (rows of different
+    references next to each other, through residual blocks, max pooling and the legacy tower's
+    dense blocks): the same scores as full passes, and as each reference on its own, in float64."""
+    for model, seq_len in [(sensitive_model(get_preset("plantt", "small", {
+            "stem_channels": 8, "max_channels": 8}), 300, seed=41), 300),
+            (random_legacy_model(160, seed=42), 160)]:
+        model.double()
+        references = np.stack([random_codes(seq_len, 43 + g) for g in range(3)])
+        rng = np.random.default_rng(44)
+        starts = rng.integers(0, seq_len - 3, 14)
+        sequences = rng.integers(0, 3, 14)
+        edits = [(int(start), (references[g, start:start + 1 + i % 3] + 1) % 4)
+                 for i, (start, g) in enumerate(zip(starts, sequences, strict=True))]
+        edited = references[sequences].copy()
+        for row, (start, replacement) in enumerate(edits):
+            edited[row, start:start + len(replacement)] = replacement
+        compiled = fastism.compile_tower(model.tower)
+        fast = fastism.FastIsm(compiled, references)
+        np.testing.assert_allclose(fast.reference_scores, ism.sequence_scores(model, references),
+                                   atol=1e-9, rtol=0)
+        scores = fast.edited_scores(edits, batch_size=5, sequences=sequences)
+        np.testing.assert_allclose(scores, ism.sequence_scores(model, edited), atol=1e-9, rtol=0)
+        one = fastism.FastIsm(compiled, references[1])
+        mine = np.flatnonzero(sequences == 1)
+        np.testing.assert_allclose(one.edited_scores([edits[i] for i in mine]), scores[mine],
+                                   atol=1e-9, rtol=0)
+        with pytest.raises(ValueError, match="several reference sequences"):
+            fast.edited_scores(edits)
+        with pytest.raises(ValueError, match="one of the 3 references"):
+            fast.edited_scores(edits, sequences=np.full(14, 3))
+
+
 def test_output_ranges_cover_every_changed_final_position() -> None:
     """A substitution changes the final map only inside the range :func:`output_ranges` gives."""
     for model in (sensitive_model(SMALL_SETTINGS, 160, seed=21),

@@ -289,9 +289,10 @@ def test_short_gene_variant_changes_both_gene_parts(tmp_path: Path) -> None:
 
 def test_snvs_and_mnvs_take_the_sliced_path_with_full_pass_effects(
         data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Gene P's four SNVs and MNV (five alleles, ``SLICED_MIN_ALLELES``) are scored on slices of one
-    recorded REF pass, its deletion and gene M's lone SNV by full passes; the effects equal those of
-    full passes for every allele."""
+    """Gene P's four SNVs and MNV are scored on slices of a recorded REF pass, and so is gene M's
+    lone SNV (the recorded pass also gives the REF score, so one allele already gains; both genes'
+    REF windows are recorded in one batch); P's deletion takes a full pass. The effects equal
+    those of full passes for every allele."""
     chr1 = data["contigs"]["chr1"]
 
     def other(text: str) -> str:
@@ -319,8 +320,9 @@ def test_snvs_and_mnvs_take_the_sliced_path_with_full_pass_effects(
             if isinstance(module, torch.nn.Conv1d):
                 module.weight.mul_(2.0)
     table, _ = V.score_vcf(model, vcf, data["fasta"], data["genes"])
+    # one batched pass over both genes' REF windows, their alleles in one list
     assert [[(start, len(codes)) for start, codes in edits] for edits in sliced_edits] == \
-        [[(990, 1), (1100, 1), (1201, 1), (1801, 1), (1900, 3)]]
+        [[(990, 1), (1100, 1), (1201, 1), (1801, 1), (1900, 3), (989, 1)]]
     assert (table["status"] == "ok").all() and len(table) == len(lines)
 
     full, _ = V.score_vcf(model, vcf, data["fasta"], data["genes"], sliced=False)

@@ -245,13 +245,22 @@ def compile_tower(tower: nn.Module) -> SlicedTower | None:
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class Slice:
-    """Activations of a batch of sequences: row ``b`` equals the reference ``(1, C, L)`` except at
-    positions ``[lo[b], lo[b] + width)``, which hold ``values[b]`` (``values``: ``(B, C, width)``).
-    Rows may start at different positions; they share one width."""
+    """Activations of a batch of sequences: row ``b`` equals its reference except at positions
+    ``[lo[b], lo[b] + width)``, which hold ``values[b]`` (``values``: ``(B, C, width)``). Rows may
+    start at different positions; they share one width. The reference is ``(1, C, L)``, shared by
+    every row, or ``(G, C, L)`` with ``rows[b]`` the reference of row ``b`` (edits of several
+    sequences in one batch)."""
 
     reference: torch.Tensor
     lo: np.ndarray  # (B,) int64
     values: torch.Tensor
+    rows: torch.Tensor | None = None  # (B,) int64 on the device: each row's reference
+
+    def _per_row(self, reference: torch.Tensor, batch: int) -> torch.Tensor:
+        """``reference`` (``(1 or G, C, n)``) as one writable copy per row, ``(B, C, n)``."""
+        if self.rows is None:
+            return reference.expand(batch, -1, -1).clone()
+        return reference.index_select(0, self.rows)
 
     @property
     def hi(self) -> np.ndarray:
@@ -278,12 +287,13 @@ class Slice:
             if pad_left or pad_right else self.reference
         if np.all(first == first[0]):
             a = int(first[0]) + pad_left
-            out = reference[..., a:a + total].expand(batch, -1, -1).clone()
+            out = self._per_row(reference[..., a:a + total], batch)
         else:
             index = torch.as_tensor(first + pad_left, device=device)[:, None] + \
                 torch.arange(total, device=device)
-            out = reference.expand(batch, -1, -1).gather(
-                2, index[:, None, :].expand(-1, channels, -1))
+            source = reference.expand(batch, -1, -1) if self.rows is None else \
+                reference.index_select(0, self.rows)
+            out = source.gather(2, index[:, None, :].expand(-1, channels, -1))
         if changed:
             at = offset + extra_left
             if np.all(at == at[0]):
@@ -317,6 +327,10 @@ class ConcatSlice:
     @property
     def values(self) -> torch.Tensor:  # only its batch size is read
         return self.parts[0].values
+
+    @property
+    def rows(self) -> torch.Tensor | None:
+        return self.parts[0].rows
 
     def window(self, starts: np.ndarray, width: int, fill: float) -> torch.Tensor:
         return torch.cat([p.window(starts, width, fill) for p in self.parts], dim=1)
@@ -365,9 +379,9 @@ def _run_ops(ops: list[Operation], x: Slice | ConcatSlice, refs: list[torch.Tens
         else:
             reference = refs.pop(0)
         if values.ndim != 3 or values.shape[-1] == 0:  # nothing can change (no changed input)
-            values = reference[..., :0].expand(x.values.shape[0], -1, -1)
+            values = reference[:1, :, :0].expand(x.values.shape[0], -1, -1)
             lo = np.zeros_like(x.lo)
-        x = Slice(reference, lo, values)
+        x = Slice(reference, lo, values, x.rows)
     assert isinstance(x, Slice)
     return x
 
@@ -381,6 +395,11 @@ class FastIsm:
     row of a batch carries its own changed range (all of one width per layer), so edits anywhere
     in the sequence run together, each computing only its own receptive field (a batch size of
     one would fall on PyTorch's slow CPU convolution for small inputs).
+
+    ``codes`` may also hold several sequences, ``(G, L)`` (a VCF's genes): one batched pass records
+    them all, ``reference_scores`` holds their scores, and :meth:`edited_scores` takes each edit's
+    sequence, so that the edits of many sequences share batches (:meth:`scores`, the ISM of one
+    sequence, needs a single one).
     """
 
     def __init__(self, compiled: SlicedTower, codes: np.ndarray):
@@ -389,52 +408,74 @@ class FastIsm:
         param = next(tower.parameters())
         self.device, self.dtype = param.device, param.dtype
         # a copy: the caller's array may be read-only (a memory-mapped encoded.npy)
-        self.codes = torch.tensor(np.array(codes, dtype=np.uint8), device=self.device)
-        if self.codes.ndim != 1 or self.codes.numel() != tower.seq_len:
-            raise ValueError(f"one sequence of {tower.seq_len} codes is needed")
+        codes = np.array(codes, dtype=np.uint8)
+        if codes.ndim not in (1, 2) or codes.shape[-1] != tower.seq_len or codes.size == 0:
+            raise ValueError(f"one sequence (or a (G, L) array of sequences) of {tower.seq_len} "
+                             f"codes is needed")
+        self.batch_codes = torch.tensor(np.atleast_2d(codes), device=self.device)
+        self.codes = self.batch_codes[0]
+        n = self.batch_codes.shape[0]
         with torch.inference_mode():
-            one_hot = soft_one_hot(self.codes[None], dtype=self.dtype)
+            one_hot = soft_one_hot(self.batch_codes, dtype=self.dtype)
             self.input_reference = one_hot
             self.references: list[torch.Tensor] = []
-            full = Slice(one_hot, np.zeros(1, dtype=np.int64), one_hot)
+            full = Slice(one_hot, np.zeros(n, dtype=np.int64), one_hot)
             out = _run_ops(compiled.ops, full, None, self.references)
-            self.reference_score = float(self._readout(out)[0])
+            self.reference_scores = self._readout(out).double().cpu().numpy()
+            self.reference_score = float(self.reference_scores[0])
 
     def _readout(self, x: Slice) -> torch.Tensor:
         assert self.compiled.readout is not None
         length = x.reference.shape[-1]
         return self.compiled.readout(x.window(np.zeros_like(x.lo), length, 0.0))
 
-    def _batch_scores(self, lo: np.ndarray, window: torch.Tensor) -> np.ndarray:
-        """``sum(z)`` of sequences equal to the reference except that row ``b`` holds
-        ``window[b]`` (codes, ``(B, width)``) at positions ``[lo[b], lo[b] + width)``."""
-        x = Slice(self.input_reference, lo, soft_one_hot(window, dtype=self.dtype))
+    def _batch_scores(self, lo: np.ndarray, window: torch.Tensor,
+                      rows: torch.Tensor | None = None) -> np.ndarray:
+        """``sum(z)`` of sequences equal to the reference (``rows[b]``'s where given) except that
+        row ``b`` holds ``window[b]`` (codes, ``(B, width)``) at positions
+        ``[lo[b], lo[b] + width)``."""
+        if rows is None and self.batch_codes.shape[0] > 1:
+            raise ValueError("several reference sequences: say which one each row edits")
+        x = Slice(self.input_reference, lo, soft_one_hot(window, dtype=self.dtype), rows)
         out = _run_ops(self.compiled.ops, x, list(self.references), None)
         return self._readout(out).double().cpu().numpy()
 
-    def edited_scores(self, edits: list[tuple[int, np.ndarray]], batch_size: int = 256
-                      ) -> np.ndarray:
+    def edited_scores(self, edits: list[tuple[int, np.ndarray]], batch_size: int = 256,
+                      sequences: np.ndarray | None = None) -> np.ndarray:
         """``sum(z)`` (float64) of each edited sequence: ``edits[i] = (start, codes)`` replaces the
         reference from ``start`` on by ``codes`` (one or more bases, the length unchanged: SNVs
         and MNVs of a variant call set); ``batch_size`` edits at a time, in order of position.
+        With several reference sequences, ``sequences[i]`` is the one edit ``i`` changes.
         """
         length = self.codes.numel()
+        n_refs = self.batch_codes.shape[0]
         starts = np.array([start for start, _ in edits], dtype=np.int64)
         ends = np.array([start + len(codes) for start, codes in edits], dtype=np.int64)
         if np.any(starts < 0) or np.any(ends > length) or np.any(ends <= starts):
             raise ValueError(f"edits must be non-empty and lie within the {length} bases")
+        if sequences is None:
+            if n_refs > 1:
+                raise ValueError("several reference sequences: give each edit's in sequences")
+            sequences = np.zeros(len(edits), dtype=np.int64)
+        sequences = np.asarray(sequences, dtype=np.int64)
+        if sequences.shape != starts.shape or (sequences.size and (
+                sequences.min() < 0 or sequences.max() >= n_refs)):
+            raise ValueError(f"sequences must give one of the {n_refs} references per edit")
         out = np.empty(len(edits), dtype=np.float64)
         order = np.argsort(starts, kind="stable")
-        reference = self.codes.cpu().numpy()
+        reference = self.batch_codes.cpu().numpy()
         with torch.inference_mode():
             for first in range(0, order.size, batch_size):
                 rows = order[first:first + batch_size]
                 lo, width = _common_range(starts[rows], ends[rows], length)
-                window = reference[lo[:, None] + np.arange(width)]
+                window = reference[sequences[rows][:, None], lo[:, None] + np.arange(width)]
                 for row, i in enumerate(rows):
                     start, codes = edits[i]
                     window[row, start - lo[row]:start - lo[row] + len(codes)] = codes
-                out[rows] = self._batch_scores(lo, torch.as_tensor(window, device=self.device))
+                which = None if n_refs == 1 else \
+                    torch.as_tensor(sequences[rows], device=self.device)
+                out[rows] = self._batch_scores(lo, torch.as_tensor(window, device=self.device),
+                                               which)
         return out
 
     def scores(self, positions: np.ndarray, alts: np.ndarray, group_width: int = 24,

@@ -48,9 +48,10 @@ what its windows hold. Any other VCF is read from start to end.
 Speed: ALT windows are scored in batches of full tower passes, except where the sliced path of
 :mod:`plantt.fastism` applies (PlanTT-CNN towers): the ALT windows of a gene that differ from its
 REF window only within ``SLICED_MAX_SPAN`` bases (SNVs, MNVs) then recompute only the receptive
-field of the change, from one recorded pass over the REF window, once a gene has at least
-``SLICED_MIN_ALLELES`` of them (about a third of a tower pass each for the ``paper`` tower instead
-of a whole one). Both paths give the same effects up to float rounding.
+field of the change, from one recorded pass over the REF window, which also gives the gene's REF
+score (about a third of a tower pass per allele for the ``paper`` tower instead of a whole one, so
+even a gene with a single SNV gains: :func:`score_alt_windows`). Both paths give the same effects
+up to float rounding.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,10 +85,9 @@ from plantt.windows import DEFAULT_LAYOUT, PARTS, WindowLayout, open_genome
 log = get_logger("variants")
 
 SLICED_MAX_SPAN = 24  # bases: wider changes (indels shift a whole part) take full passes
-# The sliced path first records one full pass over the REF window; measured on the `paper` tower
-# (2-core CPU, SNVs scattered over one window, that pass included): 3 SNVs 0.83x the speed of
-# full passes, 5 SNVs 1.04x, 10 SNVs 1.7x, 40 SNVs 2.9x.
-SLICED_MIN_ALLELES = 5
+# Genes whose REF windows one batched pass records for the sliced path: their SNVs then share
+# batches. Bounds the recorded activations (45 MB per gene for the `paper` tower in float32).
+SLICED_GENES = 8
 
 VARIANT_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "allele_index", "multiallelic", "filter",
                    "kind", "gene", "strand", "part", "window_index", "status", "ref_score",
@@ -543,6 +543,63 @@ def _ref_matches(genome: Genome, record: VcfRecord) -> bool:
     return genome.fetch(record.chrom, start, start + len(record.ref)) == record.ref
 
 
+def _local_edit(alt: np.ndarray, ref: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """``(start, codes)`` of an ALT window that differs from its REF window only within
+    ``SLICED_MAX_SPAN`` bases (SNVs, MNVs), else None (indels shift a whole part)."""
+    changed = np.flatnonzero(alt != ref)
+    if changed.size and changed[-1] - changed[0] < SLICED_MAX_SPAN:
+        lo, hi = int(changed[0]), int(changed[-1]) + 1
+        return lo, alt[lo:hi]
+    return None
+
+
+def score_alt_windows(model: TwoTower, ref_windows: Mapping[str, np.ndarray],
+                      alts: Sequence[tuple[str, np.ndarray]], ref_scores: dict[str, float],
+                      batch_size: int = 128, compiled: fastism.SlicedTower | None = None
+                      ) -> np.ndarray:
+    """``sum(z)`` (float64) of each ALT window ``alts[i] = (gene_id, codes)``; the REF score of
+    every gene involved is added to ``ref_scores`` (kept where already there).
+
+    The path of ``plantt variants``. With ``compiled`` (:func:`plantt.fastism.fast_ism_scorer`),
+    the ALT windows of a gene that differ from its REF window only locally are scored on slices
+    of one recorded pass over the REF window, and that pass also gives the gene's REF score: a
+    gene costs one pass plus a fraction of one per such allele, even with a single SNV. The REF
+    windows of up to ``SLICED_GENES`` genes are recorded in one batched pass and their alleles
+    share batches. Every other ALT window (indels, towers that cannot be sliced) takes a full
+    pass, in batches across genes, and REF windows not scored yet take full passes in one batch.
+    """
+    out = np.full(len(alts), np.nan)
+    local: dict[str, tuple[list[int], list[tuple[int, np.ndarray]]]] = {}
+    if compiled is not None:
+        for i, (gene_id, codes) in enumerate(alts):
+            edit = _local_edit(codes, ref_windows[gene_id])
+            if edit is not None:
+                indices, edits = local.setdefault(gene_id, ([], []))
+                indices.append(i)
+                edits.append(edit)
+    genes = list(local)
+    for first in range(0, len(genes), SLICED_GENES):
+        group = genes[first:first + SLICED_GENES]
+        fast = fastism.FastIsm(compiled, np.stack([ref_windows[g] for g in group]))
+        indices = [i for g in group for i in local[g][0]]
+        edits = [edit for g in group for edit in local[g][1]]
+        sequences = np.repeat(np.arange(len(group)), [len(local[g][0]) for g in group])
+        sums = fast.edited_scores(edits, batch_size=batch_size, sequences=sequences)
+        # relative to each gene's REF score (this pass's own where it is the first), so that the
+        # rounding of the recorded pass cancels in the effect
+        references = np.array([ref_scores.setdefault(g, float(score))
+                               for g, score in zip(group, fast.reference_scores, strict=True)])
+        out[indices] = references[sequences] + (sums - fast.reference_scores[sequences])
+    new_refs = sorted({gene_id for gene_id, _ in alts} - set(ref_scores))
+    if new_refs:
+        scores = sequence_scores(model, np.stack([ref_windows[g] for g in new_refs]), batch_size)
+        ref_scores.update(zip(new_refs, scores.tolist(), strict=True))
+    full = np.flatnonzero(np.isnan(out))
+    if full.size:
+        out[full] = sequence_scores(model, np.stack([alts[i][1] for i in full]), batch_size)
+    return out
+
+
 class VariantScorer:
     """Turns VCF records into rows of the variant table, scoring ALT windows in batches."""
 
@@ -635,21 +692,9 @@ class VariantScorer:
         """Score the pending ALT windows (and any REF window not scored yet)."""
         if not self.pending:
             return
-        new_refs = sorted({p.gene_id for p in self.pending} - set(self.ref_scores))
-        if new_refs:
-            scores = sequence_scores(self.model, np.stack([self.ref_windows[g] for g in new_refs]),
-                                     self.batch_size)
-            self.ref_scores.update(zip(new_refs, scores.tolist(), strict=True))
-        alt_scores = np.full(len(self.pending), np.nan)
-        for gene_id, (indices, edits) in self._local_edits().items():
-            fast = fastism.FastIsm(self.compiled, self.ref_windows[gene_id])
-            sums = fast.edited_scores(edits, batch_size=self.batch_size)
-            # relative to the sliced path's own REF pass, so that its rounding cancels
-            alt_scores[indices] = self.ref_scores[gene_id] + (sums - fast.reference_score)
-        full = np.flatnonzero(np.isnan(alt_scores))
-        if full.size:
-            alt_scores[full] = sequence_scores(
-                self.model, np.stack([self.pending[i].codes for i in full]), self.batch_size)
+        alt_scores = score_alt_windows(
+            self.model, self.ref_windows, [(p.gene_id, p.codes) for p in self.pending],
+            self.ref_scores, self.batch_size, self.compiled)
         for item, alt_score in zip(self.pending, alt_scores.tolist(), strict=True):
             ref_score = self.ref_scores[item.gene_id]
             effect = alt_score - ref_score
@@ -657,24 +702,6 @@ class VariantScorer:
                               "alt_score": alt_score, "effect": effect,
                               "percent_change": float(percent_change(effect, ref_score))})
         self.pending = []
-
-    def _local_edits(self) -> dict[str, tuple[list[int], list[tuple[int, np.ndarray]]]]:
-        """Per gene with at least ``SLICED_MIN_ALLELES`` of them, the pending ALT windows that
-        differ from the REF window only within ``SLICED_MAX_SPAN`` bases: (their indices in
-        ``pending``, their edits as ``(start, codes)``); empty where the sliced path does not
-        apply."""
-        if self.compiled is None:
-            return {}
-        groups: dict[str, tuple[list[int], list[tuple[int, np.ndarray]]]] = {}
-        for i, item in enumerate(self.pending):
-            changed = np.flatnonzero(item.codes != self.ref_windows[item.gene_id])
-            if changed.size and changed[-1] - changed[0] < SLICED_MAX_SPAN:
-                lo, hi = int(changed[0]), int(changed[-1]) + 1
-                indices, edits = groups.setdefault(item.gene_id, ([], []))
-                indices.append(i)
-                edits.append((lo, item.codes[lo:hi]))
-        return {gene: group for gene, group in groups.items()
-                if len(group[0]) >= SLICED_MIN_ALLELES}
 
     def table(self) -> pd.DataFrame:
         """Every row so far (pending windows scored first); ``no_change`` rows get their gene's
