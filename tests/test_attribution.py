@@ -12,6 +12,7 @@ from torch import nn
 
 from conftest import random_plantt_model, write_two_fold_inputs
 from plantt import attribution as A
+from plantt import model_commands
 from plantt.encoding import decode, soft_one_hot
 from plantt.models import TowerSettings, TwoTower, save_model
 from plantt.windows import DEFAULT_LAYOUT
@@ -305,7 +306,7 @@ def test_cli_zero_and_pair_reference(tmp_path) -> None:
     for name, rows in (("a.fa", codes), ("b.fa", other)):
         (tmp_path / name).write_text("".join(f">s{i}\n{decode(r)}\n" for i, r in enumerate(rows)))
     parser = argparse.ArgumentParser()
-    A.register_cli(parser.add_subparsers())
+    model_commands.register_cli(parser.add_subparsers())
     base = ["attribute", "--model", str(tmp_path / "model"), "--fasta", str(tmp_path / "a.fa")]
     args = parser.parse_args(base + ["--out", str(tmp_path / "zero.npz"), "--profile",
                                      str(tmp_path / "profile.tsv")])

@@ -104,3 +104,51 @@ def test_output_and_model_flags_mean_one_thing_in_every_command() -> None:
             text = (action.help or "") + str(action.metavar or "")
             assert action.help != argparse.SUPPRESS, name
             assert any(word in text.lower() for word in ("directory", "model_dir")), (name, text)
+
+
+def test_no_command_help_imports_pytorch_or_the_command_code() -> None:
+    """`plantt COMMAND --help` of every command answers from the option tables alone (the model
+    commands' code, PyTorch, captum and scikit-learn are imported when a command runs)."""
+    heavy = ["torch", "sklearn", "captum", "plantt.cv", "plantt.ism", "plantt.models",
+             "plantt.variants", "plantt.fit", "plantt.motifs"]
+    script = textwrap.dedent(f"""
+        import contextlib, io, sys
+        from plantt.cli import COMMANDS, main
+        for command in COMMANDS:
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                try:
+                    main([command, "--help"])
+                except SystemExit:
+                    pass
+            assert "usage: plantt " + command in out.getvalue(), command
+            # help written for the command line, not the modules' reST
+            for markup in ("``", ":func:", ":mod:", ":class:", ":data:"):
+                assert markup not in out.getvalue(), (command, markup)
+        print("LOADED", [name for name in {heavy!r} if name in sys.modules])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("LOADED []"), proc.stdout[-500:]
+
+
+def test_the_option_tables_repeat_the_modules_values() -> None:
+    from plantt import editing, legacy, model_commands, tables, variants, windows
+
+    layout = windows.DEFAULT_LAYOUT
+    assert model_commands.LAYOUT_DEFAULTS == {"upstream": layout.upstream,
+                                              "gene_part": layout.gene_part,
+                                              "downstream": layout.downstream,
+                                              "mask": layout.mask}
+    assert tuple(model_commands.FIT_TASKS) == tuple(tables.TASKS)
+    assert set(model_commands.EDIT_DIRECTIONS) == set(editing.DIRECTIONS)
+    assert tuple(model_commands.VCF_FILTER_MODES) == tuple(variants.FILTER_MODES)
+    assert model_commands.DEFAULT_MAX_REF_MISMATCH == variants.DEFAULT_MAX_REF_MISMATCH
+    assert model_commands.LEGACY_SEQ_LEN == legacy.LEGACY_SEQ_LEN
+    # every deferred entry point exists
+    parser = argparse.ArgumentParser()
+    model_commands.register_cli(parser.add_subparsers())
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        module, function = sub.get_default("func").__qualname__.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), function)), name

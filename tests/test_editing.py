@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from conftest import random_plantt_model
-from plantt import editing, fastism
+from plantt import editing, fastism, model_commands
 from plantt.encoding import N_CODE, decode, encode
 from plantt.io import InputError
 from plantt.ism import IsmResult, ism_scores, sequence_scores
@@ -120,7 +120,7 @@ def test_cli_writes_and_prints_the_edits(tmp_path, capsys) -> None:
     codes[[10, 11]] = N_CODE
     (tmp_path / "seq.fa").write_text(f">geneA\n{decode(codes)}\n")
     parser = argparse.ArgumentParser()
-    editing.register_cli(parser.add_subparsers())
+    model_commands.register_cli(parser.add_subparsers())
     args = parser.parse_args(["edit", "--model", str(tmp_path / "model"), "--fasta",
                               str(tmp_path / "seq.fa"), "--budget", "2", "--direction", "down",
                               "--protect", "0-5", "--out", str(tmp_path / "edits.tsv"),

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import random_plantt_model
-from plantt import ism
+from plantt import ism, model_commands
 from plantt.encoding import N_CODE, decode, soft_one_hot
 from plantt.io import InputError
 from plantt.models import (
@@ -148,7 +148,7 @@ def test_cli_writes_table_npz_and_figures(tmp_path) -> None:
     fasta = tmp_path / "seqs.fa"
     fasta.write_text("".join(f">{k}\n{v}\n" for k, v in seqs.items()))
     parser = argparse.ArgumentParser()
-    ism.register_cli(parser.add_subparsers())
+    model_commands.register_cli(parser.add_subparsers())
     args = parser.parse_args(["ism", "--model", str(tmp_path / "model"), "--fasta", str(fasta),
                               "--out-dir", str(tmp_path / "out"), "--batch-size", "50",
                               "--genes", "gene2", "gene0", "--upstream", "20", "--gene-part",
@@ -176,7 +176,7 @@ def test_cli_float64_scores_with_a_float64_tower(tmp_path) -> None:
     codes = random_codes(length, 21)
     (tmp_path / "one.fa").write_text(f">g\n{decode(codes)}\n")
     parser = argparse.ArgumentParser()
-    ism.register_cli(parser.add_subparsers())
+    model_commands.register_cli(parser.add_subparsers())
     common = ["--model", str(tmp_path / "model"), "--fasta", str(tmp_path / "one.fa"),
               "--upstream", "20", "--gene-part", "12", "--downstream", "20"]
     for name, extra in (("f32", []), ("f64", ["--float64"])):

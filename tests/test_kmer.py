@@ -360,7 +360,7 @@ def test_kmer_cv_fold(fold_files: dict) -> None:
 
 def test_kmer_through_cli_and_evaluate(fold_files: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     d = fold_files["dir"]
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ["plantt.cv"])
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["plantt.model_commands"])
     common = ["--windows", str(d / "encoded.npy"), "--genes", str(d / "genes.tsv"), "--splits",
               str(d / "splits.tsv"), "--assay", "rnaseq3p", "--architecture", "kmer",
               "--set", json.dumps({"ks": [6], "block_length": BLOCK, "alphas": [1.0]})]

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from plantt import model_commands
 from plantt.encoding import encode, soft_one_hot
 from plantt.io import InputError
 from plantt.legacy import (
@@ -28,7 +29,6 @@ from plantt.legacy import (
     legacy_two_tower,
     load_published_state_dict,
     map_published_key,
-    register_cli,
     soft_to_legacy_one_hot,
 )
 from plantt.models import load_model
@@ -53,7 +53,7 @@ def five_channel_one_hot(seq: str) -> torch.Tensor:
 
 def run_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    register_cli(parser.add_subparsers(dest="command"))
+    model_commands.register_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -174,7 +174,7 @@ def test_ism_of_an_imported_model_uses_its_layout(tmp_path: Path,
 
     monkeypatch.setattr(ism, "write_ism_outputs", recording)
     parser = argparse.ArgumentParser()
-    ism.register_cli(parser.add_subparsers(dest="command"))
+    model_commands.register_cli(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["ism", "--model", str(tmp_path / "model"), "--fasta",
                               str(tmp_path / "in.fa"), "--out-dir", str(tmp_path / "out"),
                               "--flank", "2", "--upstream", "700"])

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import random_plantt_model
+from plantt import model_commands
 from plantt import variants as V
 from plantt.annotation import Gene
 from plantt.encoding import decode
@@ -186,7 +187,7 @@ def test_genome_with_prefix_missing_and_partly_absent_contigs(
 def test_cli_option_for_the_share() -> None:
     parser = argparse.ArgumentParser()
     subparsers = parser.add_subparsers()
-    V.register_cli(subparsers)
+    model_commands.register_cli(subparsers)
     base = ["variants", "--model", "m", "--vcf", "v", "--fasta", "f", "--annotation", "a",
             "--out", "o"]
     assert parser.parse_args(base).max_ref_mismatch == V.DEFAULT_MAX_REF_MISMATCH == 0.05

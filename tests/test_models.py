@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from plantt import predict
+from plantt import model_commands
 from plantt.encoding import decode, soft_one_hot
 from plantt.io import InputError
 from plantt.models import (
@@ -235,7 +235,7 @@ def random_sequences(n: int, length: int, seed: int) -> list[str]:
 
 def run_predict(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    predict.register_cli(parser.add_subparsers())
+    model_commands.register_cli(parser.add_subparsers())
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from conftest import random_plantt_model
+from plantt import model_commands
 from plantt import variants as V
 from plantt.annotation import Gene, read_genes
 from plantt.encoding import decode, encode, reverse_complement, soft_one_hot
@@ -256,7 +257,7 @@ def test_cli_writes_both_tables(data: dict, tmp_path: Path) -> None:
     chr1 = data["contigs"]["chr1"]
     vcf = write_vcf(tmp_path / "one.vcf", [f"chr1\t4301\tv\t{chr1[4300]}\t{chr1[4300]}A"])
     parser = argparse.ArgumentParser()
-    V.register_cli(parser.add_subparsers())
+    model_commands.register_cli(parser.add_subparsers())
     args = parser.parse_args(["variants", "--model", str(data["root"] / "model"), "--vcf",
                               str(vcf), "--fasta", str(data["fasta"]), "--annotation",
                               str(data["gff"]), "--out", str(tmp_path / "v.tsv"),

@@ -37,7 +37,6 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,7 +48,6 @@ from plantt.encoding import soft_one_hot
 from plantt.grammar import Grammar
 from plantt.io import InputError, PathLike, atomic_path, get_logger, write_tsv
 from plantt.ism import (
-    add_device_argument,
     command_device,
     fold_test_rows,
     load_plantt,
@@ -682,20 +680,3 @@ def run(args: argparse.Namespace) -> int:
                                 "mean_abs_attribution": position_profile(per_position)})
         write_tsv(profile, args.profile, float_format="%.6g")
     return 0
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "attribute", help="DeepLift attributions of PlanTT's expression estimate",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="PlanTT model directory")
-    parser.add_argument("--fasta", required=True, help="sequences of exactly the model's length")
-    parser.add_argument("--reference", help="FASTA of the paired orthologs (same order): "
-                                            "attribute f(a, b) to each with the other as the "
-                                            "reference instead of the all-zero reference")
-    parser.add_argument("--out", required=True, type=Path,
-                        help=".npz of the attributions (n x 4 x L) and deviations")
-    parser.add_argument("--profile", help="TSV of the mean |attribution| per position")
-    parser.add_argument("--batch-size", type=int, default=64, help="sequences per DeepLift pass")
-    add_device_argument(parser)
-    parser.set_defaults(func=run)

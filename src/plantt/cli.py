@@ -1,7 +1,9 @@
 """The ``plantt`` command: one subcommand per stage, each defined next to the code it runs.
 
 Each module listed in :data:`COMMAND_MODULES` exposes ``register_cli(subparsers)``, which adds its
-subcommand(s) and sets ``func`` on the parser to a callable taking the parsed arguments.
+subcommand(s) and sets ``func`` on the parser to a callable taking the parsed arguments. The
+commands that train, run or explain models are declared in :mod:`plantt.model_commands`, which
+imports none of their code, so that their ``--help`` needs no PyTorch.
 """
 
 from __future__ import annotations
@@ -32,23 +34,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "proseq-bigwig": ("plantt.proseq",
                       "PRO-seq polymerase (RNA 3' end) CPM bigWigs, one per strand"),
     "pause-index": ("plantt.proseq", "PRO-seq pause index per gene (PEPPRO-style pause window)"),
-    "train": ("plantt.cv", "train one cross-validation fold and predict its test pairs"),
-    "evaluate": ("plantt.cv", "metrics per fold and mean ± SD across folds from predictions tables"),
-    "predict": ("plantt.predict",
+    "train": ("plantt.model_commands", "train one cross-validation fold and predict its test pairs"),
+    "evaluate": ("plantt.model_commands",
+                 "metrics per fold and mean ± SD across folds from predictions tables"),
+    "predict": ("plantt.model_commands",
                 "predict expression differences of pairs, or expression of sequences"),
-    "fit": ("plantt.fit", "train and cross-validate models on a table of your own sequences"),
-    "attribute": ("plantt.attribution", "DeepLift attributions of PlanTT's expression estimate"),
-    "motifs": ("plantt.motifs", "TF-MoDISco patterns of the fold models, matched to known motifs"),
-    "ism": ("plantt.ism",
+    "fit": ("plantt.model_commands", "train and cross-validate models on a table of your own sequences"),
+    "attribute": ("plantt.model_commands", "DeepLift attributions of PlanTT's expression estimate"),
+    "motifs": ("plantt.model_commands", "TF-MoDISco patterns of the fold models, matched to known motifs"),
+    "ism": ("plantt.model_commands",
             "in-silico mutagenesis: predicted effect of every single-base substitution"),
-    "edit": ("plantt.editing",
+    "edit": ("plantt.model_commands",
              "hill-climbing single-base edits that raise or lower predicted expression"),
-    "variants": ("plantt.variants",
+    "variants": ("plantt.model_commands",
                  "predicted expression effect of VCF variants through gene windows"),
-    "legacy-input": ("plantt.legacy",
+    "legacy-input": ("plantt.model_commands",
                      "build 3000-base inputs (1500 promoter + 1500 terminator) for the imported "
                      "published model; optionally score them"),
-    "import-weights": ("plantt.legacy", "turn the published PlanTT-CNN weights (planttcnn.pt) "
+    "import-weights": ("plantt.model_commands", "turn the published PlanTT-CNN weights (planttcnn.pt) "
                                         "into a plantt model directory"),
 }
 COMMAND_MODULES = list(dict.fromkeys(module for module, _ in COMMANDS.values()))

@@ -282,7 +282,7 @@ def load_kmer_settings(config: Mapping[str, Any] | None, overrides: Mapping[str,
         raise InputError(None, f"k-mer settings: {err}") from None
 
 
-def _run_train(args: argparse.Namespace) -> int:
+def run_train(args: argparse.Namespace) -> int:
     config: dict[str, Any] = {}
     if args.config:
         with open(args.config) as handle:
@@ -309,41 +309,10 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_evaluate(args: argparse.Namespace) -> int:
+def run_evaluate(args: argparse.Namespace) -> int:
     predictions, per_fold, summary = evaluate(args.predictions)
     out = Path(args.out)
     write_tsv(predictions, out / "predictions.tsv")
     write_tsv(per_fold, out / "metrics_per_fold.tsv")
     write_tsv(summary, out / "metrics_summary.tsv")
     return 0
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    train = subparsers.add_parser(
-        "train", help="train one cross-validation fold and predict its test pairs",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    train.add_argument("--windows", required=True, help="encoded windows (.npy)")
-    train.add_argument("--genes", required=True, help="genes table of the encoded windows")
-    train.add_argument("--splits", required=True, help="splits table of one assay")
-    train.add_argument("--fold", required=True, type=int, help="the fold to train (0-based)")
-    train.add_argument("--assay", required=True, help="assay name, recorded with the model")
-    train.add_argument("--architecture", dest="model", default="plantt",
-                       help="what to train: plantt, washburn, plantt_shuffled, kmer or "
-                            "plantt_from_<assay> (default plantt)")
-    train.add_argument("--out-dir", dest="out", required=True, help="model directory to write")
-    train.add_argument("--config", help="YAML of training settings (TrainSettings fields; for "
-                                        "--architecture kmer, KmerSettings fields: ks, block_length, "
-                                        "alphas)")
-    train.add_argument("--set", help="JSON object of settings overriding --config")
-    train.add_argument("--init-weights", help="weights.pt to start from (sequential training)")
-    train.add_argument("--init-splits", help="the splits TSV the --init-weights model was trained "
-                                             "on: refused if its fold saw this fold's test "
-                                             "orthogroups")
-    train.set_defaults(func=_run_train)
-    evaluate_parser = subparsers.add_parser(
-        "evaluate", help="metrics per fold and mean ± SD across folds from predictions tables")
-    evaluate_parser.add_argument("--predictions", nargs="+", required=True,
-                                 help="predictions.tsv of every fold and model")
-    evaluate_parser.add_argument("--out-dir", dest="out", required=True,
-                                 help="directory for the tables")
-    evaluate_parser.set_defaults(func=_run_evaluate)

@@ -31,7 +31,6 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO
 
 import numpy as np
@@ -43,7 +42,6 @@ from plantt.io import InputError, atomic_open, get_logger, write_tsv
 from plantt.ism import (
     IsmResult,
     ScoredModel,
-    add_device_argument,
     command_device,
     ism_scores,
     load_scorer,
@@ -215,27 +213,3 @@ def run(args: argparse.Namespace) -> int:
     table.to_string(sys.stdout, index=False, float_format=lambda v: f"{v:.4g}")
     sys.stdout.write("\n")
     return 0
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "edit", help="hill-climbing single-base edits that raise or lower predicted expression",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True,
-                        help="PlanTT or single-sequence model directory, or a seed ensemble")
-    parser.add_argument("--fasta", required=True,
-                        help="sequence(s) of exactly the model's length (plantt fit models: any "
-                             "length, padded or trimmed as at training); each record is edited")
-    parser.add_argument("--budget", required=True, type=int, help="maximum number of edits")
-    parser.add_argument("--direction", choices=sorted(DIRECTIONS), default="up",
-                        help="raise (up) or lower (down) the predicted expression")
-    parser.add_argument("--protect", nargs="+", metavar="START-END",
-                        help="0-based half-open window ranges never edited (N positions, e.g. "
-                             "the masked TSS/TTS bases, are never edited anyway)")
-    parser.add_argument("--include-n", action="store_true", help="allow editing N positions")
-    parser.add_argument("--genes", nargs="+", help="ids of the FASTA records to edit")
-    parser.add_argument("--batch-size", type=int, default=256, help="mutants per tower pass")
-    parser.add_argument("--out", required=True, help="TSV of the ordered edits")
-    parser.add_argument("--edited-fasta", type=Path, help="also write the edited sequence(s)")
-    add_device_argument(parser)
-    parser.set_defaults(func=run)

@@ -1029,7 +1029,7 @@ def load_fit_settings(config: PathLike | dict[str, Any] | None,
         raise InputError(source, f"fit settings: {err}") from None
 
 
-def _run(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace) -> int:
     try:
         overrides: dict[str, Any] = json.loads(args.set) if args.set else {}
     except json.JSONDecodeError as err:
@@ -1041,26 +1041,3 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_fit_settings(args.config, overrides)
     run_fit(args.table, args.task, args.out, settings, args.values, args.device)
     return 0
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "fit", help="train and cross-validate models on a table of your own sequences",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--table", required=True,
-                        help="TSV/CSV (gzip or not) of sequences, or a FASTA with --values")
-    parser.add_argument("--task", required=True, choices=TASKS,
-                        help="single: sequence, expression[, group, id]; pairs: sequence_a, "
-                             "sequence_b, target[, group, id]")
-    parser.add_argument("--values", help="with a FASTA --table: id, expression[, group] "
-                                         "(single) or id_a, id_b, target[, group, id] (pairs)")
-    parser.add_argument("--out-dir", dest="out", required=True, help="output directory")
-    parser.add_argument("--config", help="YAML of fit settings (config/README.md, 'Bring your "
-                                         "own sequences')")
-    parser.add_argument("--set", help="JSON object of settings overriding --config, e.g. "
-                                      "'{\"folds\": 3, \"train\": {\"max_epochs\": 5}}'")
-    parser.add_argument("--eval-pairs", help="a pairs table of measured differences to evaluate "
-                                             "the trained models on")
-    parser.add_argument("--device", default=None,
-                        help="cpu, cuda, cuda:1, mps (default: the best available)")
-    parser.set_defaults(func=_run)

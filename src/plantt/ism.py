@@ -549,52 +549,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_device_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default=None,
-                        help="cpu, cuda, cuda:1, mps (default: the best available)")
-
-
 def command_device(args: argparse.Namespace) -> torch.device:
     """The device a command computes on (``--device``; else CUDA, MPS or the CPU)."""
     from plantt.train import resolve_device
 
     return resolve_device(getattr(args, "device", None))
-
-
-def add_layout_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--upstream", type=int, default=DEFAULT_LAYOUT.upstream,
-                        help="window layout: bp before the TSS (default %(default)s)")
-    parser.add_argument("--gene-part", type=int, default=DEFAULT_LAYOUT.gene_part,
-                        help="window layout: bp of each gene part (default %(default)s)")
-    parser.add_argument("--downstream", type=int, default=DEFAULT_LAYOUT.downstream,
-                        help="window layout: bp after the TTS (default %(default)s)")
-    parser.add_argument("--mask", type=int, default=DEFAULT_LAYOUT.mask,
-                        help="window layout: masked bases at the TSS and TTS (default %(default)s)")
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "ism", help="in-silico mutagenesis: predicted effect of every single-base substitution",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True,
-                        help="PlanTT or single-sequence model directory, or a seed ensemble")
-    parser.add_argument("--fasta", required=True,
-                        help="sequences (windows) of exactly the model's length (plantt fit "
-                             "models: any length, padded or trimmed as at training)")
-    parser.add_argument("--out-dir", dest="out", required=True,
-                        help="directory for ism.tsv, ism.npz, heatmap.png and zoom.png")
-    parser.add_argument("--batch-size", type=int, default=256, help="mutants per tower pass")
-    parser.add_argument("--genes", nargs="+", help="ids of the FASTA records to score "
-                                                   "(default: all)")
-    parser.add_argument("--flank", type=int, default=None,
-                        help="only score positions within this many bp of the TSS and TTS (of "
-                             "the published model imported by import-weights: of the promoter/"
-                             "terminator junction at 1500; default: every position)")
-    parser.add_argument("--include-n", action="store_true",
-                        help="also score the 4 bases at N positions (skipped by default)")
-    parser.add_argument("--float64", action="store_true",
-                        help="score in float64 (2-4x slower on a CPU): float32 rounds a deep "
-                             "tower's sums to ~1e-3, which matters only for effects that small")
-    add_layout_arguments(parser)
-    add_device_argument(parser)
-    parser.set_defaults(func=run)

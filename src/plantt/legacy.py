@@ -386,15 +386,6 @@ def legacy_inputs_from_files(promoter: PathLike | None = None, terminator: PathL
     return ids, codes
 
 
-def add_legacy_input_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--promoter``/``--terminator`` FASTAs or ``--sequences`` (3000-base FASTA)."""
-    parser.add_argument("--promoter", type=Path, help="FASTA of 1500-base promoters")
-    parser.add_argument("--terminator", type=Path,
-                        help="FASTA of 1500-base terminators (paired by order with --promoter)")
-    parser.add_argument("--sequences", type=Path,
-                        help=f"FASTA of {LEGACY_SEQ_LEN}-base inputs (promoter + terminator)")
-
-
 # ----------------------------------------------------------------------------------------------
 # CLI
 # ----------------------------------------------------------------------------------------------
@@ -452,29 +443,3 @@ def run_legacy_input(args: argparse.Namespace) -> int:
         table.to_string(sys.stdout, index=False, float_format=lambda v: f"{v:.6g}")
         sys.stdout.write("\n")
     return 0
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    inputs = subparsers.add_parser(
-        "legacy-input",
-        help=f"build {LEGACY_SEQ_LEN}-base inputs (1500 promoter + 1500 terminator) for the "
-             "imported published model; optionally score them")
-    add_legacy_input_arguments(inputs)
-    inputs.add_argument("--out", required=True, type=Path, help="FASTA of the built inputs")
-    inputs.add_argument("--model", type=Path, help="also print sum(z) of each input with this "
-                                                   "model directory")
-    inputs.add_argument("--scores", type=Path, help="TSV of the scores (with --model)")
-    inputs.set_defaults(func=run_legacy_input)
-
-    parser = subparsers.add_parser(
-        "import-weights",
-        help="turn the published PlanTT-CNN weights (planttcnn.pt) into a plantt model directory",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("weights", type=Path,
-                        help="planttcnn.pt from the PlanTT repository (a PyTorch state_dict)")
-    parser.add_argument("--out-dir", dest="out", required=True, type=Path,
-                        help="model directory to write")
-    parser.add_argument("--keep-rank-sign", action="store_true",
-                        help="keep the published sign (higher = lower expression) instead of "
-                             "negating the embedding to the house convention")
-    parser.set_defaults(func=run_import_weights)

@@ -229,28 +229,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "predict", help="predict expression differences of pairs, or expression of sequences",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, metavar="MODEL_DIR",
-                        help="model directory (weights.pt + model.json) or seed ensemble "
-                             "(ensemble.json)")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--pairs", metavar="TABLE",
-                        help="TSV/CSV with columns sequence_a, sequence_b (other columns carried)")
-    source.add_argument("--fasta-a", metavar="FASTA", help="sequences of gene a (paired by order)")
-    source.add_argument("--sequences", metavar="FASTA_OR_TABLE",
-                        help="single sequences: a FASTA, or a TSV/CSV with a sequence column")
-    parser.add_argument("--fasta-b", metavar="FASTA", help="sequences of gene b (with --fasta-a)")
-    parser.add_argument("--out", required=True, metavar="TSV", help="output table")
-    parser.add_argument("--batch-size", type=int, default=64, help="sequences per forward pass")
-    parser.add_argument("--device", default=None,
-                        help="cpu, cuda, cuda:1, mps (default: the best available)")
-    parser.set_defaults(func=_run_checked)
 
-
-def _run_checked(args: argparse.Namespace) -> int:
+def run_checked(args: argparse.Namespace) -> int:
     if (args.pairs is not None or args.sequences is not None) and args.fasta_b is not None:
         raise InputError(None, "give one of --pairs, --sequences or --fasta-a/--fasta-b")
     if args.fasta_a is not None and args.fasta_b is None:

@@ -470,10 +470,22 @@ def _run_pausing(args: argparse.Namespace) -> int:
     return 0
 
 
+BIGWIG_DESCRIPTION = """\
+Write the polymerase signal of one paired-end PRO-seq BAM as two bigWigs, one per strand, in
+counts per million: each read pair counts once, at read 1's 5' end (the RNA's 3' end, where the
+polymerase was), on the strand opposite to read 1's alignment. Minus-strand values are positive."""
+PAUSE_DESCRIPTION = """\
+Pause index per gene from pooled PRO-seq replicates, as PEPPRO defines it: the polymerase density
+in the pause window (the --window bp with the most reads within --region bp after the TSS)
+divided by the density in the gene body (from --body-start after the TSS to
+--body-end-before-tts before the TTS). Genes with fewer than --min-reads gene-body reads are
+marked not covered."""
+
+
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     bigwig = subparsers.add_parser(
         "proseq-bigwig", help="PRO-seq polymerase (RNA 3' end) CPM bigWigs, one per strand",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=BIGWIG_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     bigwig.add_argument("--bam", required=True, help="paired-end PRO-seq alignments (BAM, indexed)")
     bigwig.add_argument("--plus", required=True, help="bigWig of the plus strand")
     bigwig.add_argument("--minus", required=True, help="bigWig of the minus strand (values > 0)")
@@ -484,7 +496,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
     pausing = subparsers.add_parser(
         "pause-index", help="PRO-seq pause index per gene (PEPPRO-style pause window)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=PAUSE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     pausing.add_argument("--bam", required=True, nargs="+", help="replicates, pooled")
     pausing.add_argument("--annotation", required=True, help="GFF3 or GTF")
     pausing.add_argument("--out", required=True, help="TSV, one row per gene")

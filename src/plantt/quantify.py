@@ -297,9 +297,19 @@ def _run_count(args: argparse.Namespace) -> int:
     return 0
 
 
+COUNT_DESCRIPTION = """\
+Count the reads of one BAM file per gene. Each alignment counts once, at one position on one
+strand: for rnaseq3p (QuantSeq FWD) the read's 5' end on its own strand, in the gene extended past
+its 3' end by --extension bp (annotations often lack 3' UTRs); for proseq (paired-end PRO-seq)
+read 1's 5' end, which is the polymerase, on the strand opposite to read 1, in the gene body from
+--tss-offset bp after the TSS. Positions shared by two genes of one strand count for neither;
+opposite-strand positions are reported as antisense. Unmapped, secondary, supplementary,
+QC-failed and low-MAPQ alignments are not counted."""
+
+
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("count", help="count reads per gene in a BAM file",
-                                   description=__doc__,
+                                   description=COUNT_DESCRIPTION,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bam", required=True, help="aligned reads (BAM, indexed)")
     parser.add_argument("--annotation", required=True, help="GFF3 or GTF")

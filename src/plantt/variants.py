@@ -72,7 +72,6 @@ from plantt.annotation import Gene, read_genes
 from plantt.encoding import N_CODE, encode, reverse_complement_codes
 from plantt.io import InputError, PathLike, get_logger, is_gzip, iter_lines, write_tsv
 from plantt.ism import (
-    add_device_argument,
     command_device,
     load_plantt,
     percent_change,
@@ -923,44 +922,3 @@ def run(args: argparse.Namespace) -> int:
     log.info("%d allele row(s) (%d scored) over %d gene(s) written to %s", len(variants),
              int((variants["status"] == "ok").sum()), len(per_gene), args.out)
     return 0
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}")
-    return value
-
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    from plantt.ism import add_layout_arguments
-
-    parser = subparsers.add_parser(
-        "variants", help="predicted expression effect of VCF variants through gene windows",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="PlanTT model directory")
-    parser.add_argument("--vcf", required=True, help="VCF (plain, gzip or bgzip)")
-    parser.add_argument("--fasta", required=True, help="genome FASTA the VCF refers to")
-    parser.add_argument("--annotation", required=True, help="GFF3 or GTF of the genes")
-    parser.add_argument("--out", required=True, help="TSV: one row per ALT allele and gene")
-    parser.add_argument("--gene-table", help="TSV: per gene, the sum of effects and the "
-                                             "strongest variant")
-    parser.add_argument("--batch-size", type=int, default=128, help="windows per tower pass")
-    parser.add_argument("--max-ref-mismatch", type=_share, default=DEFAULT_MAX_REF_MISMATCH,
-                        metavar="SHARE",
-                        help="stop with an error when REF differs from the FASTA in more than "
-                             "this share of the VCF's records (a VCF of another genome or "
-                             "assembly version; default %(default)s); below it, a warning and "
-                             "rows of status ref_mismatch")
-    parser.add_argument("--filter", choices=FILTER_MODES, default="pass",
-                        help="pass: score only records whose FILTER is PASS or '.' (the others "
-                             "get status filtered); all: score every record")
-    parser.add_argument("--no-index", action="store_true",
-                        help="read the whole VCF even when it has a tabix index (by default an "
-                             "indexed bgzip VCF is read only where the gene windows are)")
-    add_layout_arguments(parser)
-    add_device_argument(parser)
-    parser.set_defaults(func=run)
