@@ -214,12 +214,11 @@ def compare(name: str, model: TwoTower, args: argparse.Namespace, rng: np.random
     # float64: the same computations, fewer of them
     model64 = model.double()
     c_end = start + args.check_positions
-    d_ism = np.nanmax(np.abs(ours_ism(model64, windows[:1], start, c_end, args.batch_size)
-                             - tangermeme_ism(model64, windows[:1], start, c_end,
-                                              args.batch_size, False, torch.float64)))
-    d_ism_fast = np.nanmax(np.abs(ours_ism(model64, windows[:1], start, c_end, args.batch_size)
-                                  - tangermeme_ism(model64, windows[:1], start, c_end,
-                                                   args.batch_size, True, torch.float64)))
+    ours64 = ours_ism(model64, windows[:1], start, c_end, args.batch_size)
+    d_ism = np.nanmax(np.abs(ours64 - tangermeme_ism(model64, windows[:1], start, c_end,
+                                                     args.batch_size, False, torch.float64)))
+    d_ism_fast = np.nanmax(np.abs(ours64 - tangermeme_ism(model64, windows[:1], start, c_end,
+                                                          args.batch_size, True, torch.float64)))
     check = alts[:args.check_variants] + alts[args.snvs:args.snvs + 2]
     d_var = np.max(np.abs(ours_variants(model64, var_windows, check, args.batch_size)
                           - tangermeme_variants(model64, var_windows, check, args.batch_size,
