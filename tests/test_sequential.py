@@ -3,6 +3,7 @@ and the workflow's plan for it."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import run_snakemake
 from plantt.cv import sequential_training_table
 from plantt.io import InputError
 from plantt.plots import plot_sequential_training
@@ -77,3 +79,65 @@ def test_the_workflow_plans_table_two_and_checks_the_folds_in_both_directions(tm
         for inputs, fold in jobs:
             assert f"results/models/{source}/plantt/fold_{fold}/weights.pt" in inputs
             assert f"results/splits/{source}.tsv" in inputs
+
+
+# The demo with pre-training in both directions, kept small for CI: three folds, PlanTT only, one
+# epoch per training (the README's example runs the demo's five folds and two epochs).
+PRETRAIN_BOTH_WAYS = '{"rnaseq3p": "proseq", "proseq": "rnaseq3p"}'
+PRETRAIN_FOLDS = 3
+
+
+def test_demo_pretrained_both_ways_gives_table_two(demo_workdir: Path, tmp_path: Path) -> None:
+    # a copy of the preprocessed demo: other tests share demo_workdir with five folds
+    work = tmp_path / "demo"
+    shutil.copytree(demo_workdir, work, symlinks=True,
+                    ignore=shutil.ignore_patterns("models", "metrics", "interpret", "motifs",
+                                                  "locks", "incomplete"))
+    targets = [f"results/metrics/{assay}/sequential_training.{ext}"
+               for assay in ("rnaseq3p", "proseq") for ext in ("tsv", "png")]
+    run_snakemake(work, *targets, "--set-threads", "train_fold=1", "--config",
+                  f'splits={{"folds": {PRETRAIN_FOLDS}}}',
+                  f'train={{"models": ["plantt"], "pretrain": {PRETRAIN_BOTH_WAYS}, '
+                  '"demo_settings": {"max_epochs": 1}}', timeout=1800)
+    splits = {assay: pd.read_csv(work / f"results/splits/{assay}.tsv", sep="\t")
+              for assay in ("rnaseq3p", "proseq")}
+    # one fold per orthogroup: every orthogroup of both assays is tested in the same fold
+    test_fold = {assay: table[table["set"] == "test"].groupby("orthogroup")["fold"].first()
+                 for assay, table in splits.items()}
+    for assay, table in splits.items():  # each orthogroup is tested in exactly one fold
+        assert table[table["set"] == "test"].groupby("orthogroup")["fold"].nunique().eq(1).all()
+        assert set(test_fold[assay].index) == set(table["orthogroup"])
+    shared = test_fold["rnaseq3p"].index.intersection(test_fold["proseq"].index)
+    assert len(shared) > 500
+    assert (test_fold["rnaseq3p"][shared] == test_fold["proseq"][shared]).all()
+    for assay, source in (("rnaseq3p", "proseq"), ("proseq", "rnaseq3p")):
+        pretrained = f"plantt_from_{source}"
+        for fold in range(PRETRAIN_FOLDS):
+            info = json.loads((work / f"results/models/{assay}/{pretrained}/fold_{fold}/"
+                               "model.json").read_text())
+            # fold k starts from fold k of the other assay
+            assert info["provenance"]["init_weights"] == \
+                f"results/models/{source}/plantt/fold_{fold}/weights.pt"
+        per_fold = pd.read_csv(work / f"results/metrics/{assay}/metrics_per_fold.tsv", sep="\t")
+        table = pd.read_csv(work / f"results/metrics/{assay}/sequential_training.tsv",
+                            sep="\t").set_index("metric")
+        assert {"spearman", "pearson", "r2", "auroc"} <= set(table.index)
+        assert (table["n_folds"] == PRETRAIN_FOLDS).all()
+        assert (table["alone"] == "plantt").all() and (table["pretrained"] == pretrained).all()
+        for model, column in (("plantt", "alone"), (pretrained, "pretrained")):
+            rows = per_fold[per_fold["model"] == model].sort_values("fold")
+            assert rows["fold"].tolist() == list(range(PRETRAIN_FOLDS))
+            assert table.loc["spearman", f"{column}_mean"] == pytest.approx(
+                rows["spearman"].mean(), rel=1e-5)
+            assert table.loc["spearman", f"{column}_sd"] == pytest.approx(
+                rows["spearman"].std(ddof=1), rel=1e-5)
+        # the paired comparison: the per-fold differences of the two models
+        alone = per_fold[per_fold["model"] == "plantt"].set_index("fold")["spearman"]
+        after = per_fold[per_fold["model"] == pretrained].set_index("fold")["spearman"]
+        assert table.loc["spearman", "difference_mean"] == pytest.approx(
+            (after - alone).mean(), rel=1e-4, abs=1e-6)
+        assert table.loc["spearman", "folds_better"] == int(((after - alone) > 0).sum())
+        # both models learn something in one epoch; the table is not comparing noise
+        assert alone.min() > 0.3 and after.min() > 0.3
+        figure = work / f"results/metrics/{assay}/sequential_training.png"
+        assert figure.stat().st_size > 5000
