@@ -72,6 +72,16 @@ def test_the_workflow_stops_on_a_misspelled_key_before_any_job(tmp_path: Path) -
     assert "rule " not in proc.stdout
     # a nested number on the command line is read as one (it used to fail the schema as text)
     proc = subprocess.run([*base, "--config", 'splits={"folds": 3}'], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "cv_splits" in proc.stdout
+    # the workflow's default profile is found beside the Snakefile from any directory
+    assert f"workflow specific profile {REPO / 'profiles/default'}" in proc.stderr
+
+
+def test_every_profile_limits_job_starts_per_five_seconds() -> None:
+    # the default 100/1s leaves one more 1-s timer per finished job in Snakemake 9's scheduler
+    # (profiles/default/config.yaml): every profile of this workflow sets the same rate per 5 s
+    for name in ("default", "local", "slurm"):
+        profile = yaml.safe_load((REPO / "profiles" / name / "config.yaml").read_text())
+        assert profile["max-jobs-per-timespan"] == "500/5s", name

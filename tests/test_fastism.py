@@ -329,3 +329,40 @@ def final_map(compiled: fastism.SlicedTower, batch: np.ndarray) -> fastism.Slice
     one_hot = soft_one_hot(torch.as_tensor(batch), dtype=torch.float64)
     whole = fastism.Slice(one_hot, np.zeros(len(batch), dtype=np.int64), one_hot)
     return fastism._run_ops(compiled.ops, whole, None, [])
+
+
+def _flat_ops(ops: list) -> list:
+    out = []
+    for op in ops:
+        out.append(op)
+        if isinstance(op, fastism.ResidualOp):
+            out += _flat_ops(op.branch)
+        elif isinstance(op, fastism.DenseOp):
+            out += [o for unit in op.units for o in _flat_ops(unit)]
+    return out
+
+
+def test_batch_norms_are_folded_into_the_convolutions_and_scores_stay_exact() -> None:
+    settings = get_preset("plantt", "paper", {"stem_channels": 8, "max_channels": 16,
+                                              "embedding_dim": 4, "dropout": 0.2})
+    model = sensitive_model(settings, 600, seed=11, gain=2.0).double()
+    compiled = fastism.fast_ism_scorer(model)
+    assert compiled is not None
+    norms = [m for m in model.tower.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert len(norms) > 10
+    ops = _flat_ops(compiled.ops)
+    # no batch norm or dropout left as an operation of its own on the slices
+    assert not [op for op in ops if isinstance(op, fastism.PointwiseOp)
+                and isinstance(op.module, (nn.BatchNorm1d, nn.Dropout, nn.Dropout1d))]
+    codes = random_codes(600, 12)
+    fast = fastism.FastIsm(compiled, codes)
+    # the folded tower's reference pass is the tower's own function
+    with torch.no_grad():
+        tower_score = model.tower(soft_one_hot(torch.as_tensor(codes)[None], torch.float64)).sum()
+    assert fast.reference_score == pytest.approx(float(tower_score), abs=1e-10)
+    # the readout weights are the gradient of the real readout
+    final = fast.references[-1]
+    h = final.detach().clone().requires_grad_(True)
+    model.tower.read_out(h).sum().backward()
+    torch.testing.assert_close(fast.readout_weights, h.grad, rtol=0, atol=1e-12)
+    assert_sliced_matches_full(model, codes, ends_and_middle(600, 6), atol=1e-9)
