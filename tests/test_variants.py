@@ -404,3 +404,31 @@ def test_indexed_vcf_of_another_naming_is_still_refused(data: dict, tmp_path: Pa
     indexed = pysam.tabix_index(str(plain), preset="vcf")
     with pytest.raises(InputError, match=r"none of the VCF's contigs \(1\) is in the FASTA"):
         V.score_vcf(data["model"], indexed, data["fasta"], data["genes"])
+
+
+@pytest.mark.parametrize("genes_per_pass", [1, 3, 64])
+def test_alt_scores_do_not_depend_on_genes_per_recorded_pass(genes_per_pass: int) -> None:
+    from plantt import fastism
+    from plantt.ism import sequence_scores
+
+    model = random_model(3).double()
+    rng = np.random.default_rng(4)
+    length = DEFAULT_LAYOUT.length
+    refs = {f"g{i}": rng.integers(0, 4, length).astype(np.uint8) for i in range(5)}
+    alts = []
+    for _ in range(12):
+        gene = f"g{int(rng.integers(5))}"
+        alt = refs[gene].copy()
+        pos = int(rng.integers(length))
+        alt[pos] = (alt[pos] + 1) % 4
+        alts.append((gene, alt))
+    ref_scores: dict[str, float] = {}
+    scores = V.score_alt_windows(model, refs, alts, ref_scores, batch_size=5,
+                                 compiled=fastism.fast_ism_scorer(model),
+                                 genes_per_pass=genes_per_pass)
+    full = sequence_scores(model, np.stack([a for _, a in alts]))
+    np.testing.assert_allclose(scores, full, rtol=0, atol=1e-9)
+    assert set(ref_scores) == {g for g, _ in alts}
+    # the command's default batch size follows the device
+    assert V.default_batch_size(torch.device("cuda")) > V.default_batch_size(torch.device("cpu"))
+    assert V.sliced_genes(torch.device("cuda")) > V.sliced_genes(torch.device("cpu"))

@@ -199,7 +199,9 @@ def _register_prediction(subparsers: argparse._SubParsersAction) -> None:
     variants.add_argument("--out", required=True, help="TSV: one row per ALT allele and gene")
     variants.add_argument("--gene-table", help="TSV: per gene, the sum of effects and the "
                                                "strongest variant")
-    variants.add_argument("--batch-size", type=int, default=128, help="windows per tower pass")
+    variants.add_argument("--batch-size", type=int, default=None,
+                          help="windows per tower pass (default: 128 on a CPU, 1024 on a GPU, "
+                               "where 64 genes' reference windows are also recorded per pass)")
     variants.add_argument("--max-ref-mismatch", type=_share, default=DEFAULT_MAX_REF_MISMATCH,
                           metavar="SHARE",
                           help="stop with an error when REF differs from the FASTA in more than "

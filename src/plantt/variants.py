@@ -66,6 +66,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pysam
+import torch
 
 from plantt import fastism
 from plantt.annotation import Gene, read_genes
@@ -87,6 +88,21 @@ SLICED_MAX_SPAN = 24  # bases: wider changes (indels shift a whole part) take fu
 # Genes whose REF windows one batched pass records for the sliced path: their SNVs then share
 # batches. Bounds the recorded activations (45 MB per gene for the `paper` tower in float32).
 SLICED_GENES = 8
+# On a GPU, larger batches keep it busy: windows per tower pass and genes per recorded pass there
+# (64 genes: about 3 GB of recorded activations for the `paper` tower).
+GPU_BATCH_SIZE = 1024
+GPU_SLICED_GENES = 64
+CPU_BATCH_SIZE = 128
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Windows per tower pass when none is given: larger on a GPU."""
+    return GPU_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE
+
+
+def sliced_genes(device: torch.device) -> int:
+    """Genes whose REF windows one batched pass records for the sliced path, on ``device``."""
+    return GPU_SLICED_GENES if device.type == "cuda" else SLICED_GENES
 
 VARIANT_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "allele_index", "multiallelic", "filter",
                    "kind", "gene", "strand", "part", "window_index", "status", "ref_score",
@@ -554,8 +570,8 @@ def _local_edit(alt: np.ndarray, ref: np.ndarray) -> tuple[int, np.ndarray] | No
 
 def score_alt_windows(model: TwoTower, ref_windows: Mapping[str, np.ndarray],
                       alts: Sequence[tuple[str, np.ndarray]], ref_scores: dict[str, float],
-                      batch_size: int = 128, compiled: fastism.SlicedTower | None = None
-                      ) -> np.ndarray:
+                      batch_size: int = 128, compiled: fastism.SlicedTower | None = None,
+                      genes_per_pass: int = SLICED_GENES) -> np.ndarray:
     """``sum(z)`` (float64) of each ALT window ``alts[i] = (gene_id, codes)``; the REF score of
     every gene involved is added to ``ref_scores`` (kept where already there).
 
@@ -563,7 +579,7 @@ def score_alt_windows(model: TwoTower, ref_windows: Mapping[str, np.ndarray],
     the ALT windows of a gene that differ from its REF window only locally are scored on slices
     of one recorded pass over the REF window, and that pass also gives the gene's REF score: a
     gene costs one pass plus a fraction of one per such allele, even with a single SNV. The REF
-    windows of up to ``SLICED_GENES`` genes are recorded in one batched pass and their alleles
+    windows of up to ``genes_per_pass`` genes are recorded in one batched pass and their alleles
     share batches. Every other ALT window (indels, towers that cannot be sliced) takes a full
     pass, in batches across genes, and REF windows not scored yet take full passes in one batch.
     """
@@ -577,8 +593,8 @@ def score_alt_windows(model: TwoTower, ref_windows: Mapping[str, np.ndarray],
                 indices.append(i)
                 edits.append(edit)
     genes = list(local)
-    for first in range(0, len(genes), SLICED_GENES):
-        group = genes[first:first + SLICED_GENES]
+    for first in range(0, len(genes), genes_per_pass):
+        group = genes[first:first + genes_per_pass]
         fast = fastism.FastIsm(compiled, np.stack([ref_windows[g] for g in group]))
         indices = [i for g in group for i in local[g][0]]
         edits = [edit for g in group for edit in local[g][1]]
@@ -623,6 +639,7 @@ class VariantScorer:
         self.pending: list[_Pending] = []
         self.counts: dict[str, int] = {}
         self.compiled = fastism.fast_ism_scorer(model) if sliced else None
+        self.genes_per_pass = sliced_genes(next(model.parameters()).device)
 
     def _count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
@@ -693,7 +710,7 @@ class VariantScorer:
             return
         alt_scores = score_alt_windows(
             self.model, self.ref_windows, [(p.gene_id, p.codes) for p in self.pending],
-            self.ref_scores, self.batch_size, self.compiled)
+            self.ref_scores, self.batch_size, self.compiled, self.genes_per_pass)
         for item, alt_score in zip(self.pending, alt_scores.tolist(), strict=True):
             ref_score = self.ref_scores[item.gene_id]
             effect = alt_score - ref_score
@@ -910,10 +927,12 @@ def score_vcf(model: TwoTower, vcf: PathLike, fasta: PathLike, genes: dict[str, 
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_plantt(args.model, command_device(args))
+    device = command_device(args)
+    model = load_plantt(args.model, device)
     genes = read_genes(Path(args.annotation))
     layout = WindowLayout(args.upstream, args.gene_part, args.downstream, args.mask)
-    variants, per_gene = score_vcf(model, args.vcf, args.fasta, genes, layout, args.batch_size,
+    batch_size = args.batch_size or default_batch_size(device)
+    variants, per_gene = score_vcf(model, args.vcf, args.fasta, genes, layout, batch_size,
                                    max_ref_mismatch=args.max_ref_mismatch, filters=args.filter,
                                    use_index=not args.no_index)
     write_tsv(variants, args.out, float_format="%.6g")
