@@ -570,7 +570,7 @@ def _local_edit(alt: np.ndarray, ref: np.ndarray) -> tuple[int, np.ndarray] | No
 
 def score_alt_windows(model: TwoTower, ref_windows: Mapping[str, np.ndarray],
                       alts: Sequence[tuple[str, np.ndarray]], ref_scores: dict[str, float],
-                      batch_size: int = 128, compiled: fastism.SlicedTower | None = None,
+                      batch_size: int = CPU_BATCH_SIZE, compiled: fastism.SlicedTower | None = None,
                       genes_per_pass: int = SLICED_GENES) -> np.ndarray:
     """``sum(z)`` (float64) of each ALT window ``alts[i] = (gene_id, codes)``; the REF score of
     every gene involved is added to ``ref_scores`` (kept where already there).
@@ -619,7 +619,7 @@ class VariantScorer:
     """Turns VCF records into rows of the variant table, scoring ALT windows in batches."""
 
     def __init__(self, model: TwoTower, genome: Genome, genes: Sequence[Gene],
-                 layout: WindowLayout = DEFAULT_LAYOUT, batch_size: int = 128,
+                 layout: WindowLayout = DEFAULT_LAYOUT, batch_size: int = CPU_BATCH_SIZE,
                  sliced: bool = True, filters: str = "pass"):
         if filters not in FILTER_MODES:
             raise ValueError(f"filters must be one of {FILTER_MODES}, got {filters!r}")
@@ -887,7 +887,7 @@ def window_regions(genes: Sequence[Gene], layout: WindowLayout = DEFAULT_LAYOUT
 
 
 def score_vcf(model: TwoTower, vcf: PathLike, fasta: PathLike, genes: dict[str, Gene],
-              layout: WindowLayout = DEFAULT_LAYOUT, batch_size: int = 128, sliced: bool = True,
+              layout: WindowLayout = DEFAULT_LAYOUT, batch_size: int = CPU_BATCH_SIZE, sliced: bool = True,
               max_ref_mismatch: float = DEFAULT_MAX_REF_MISMATCH, filters: str = "pass",
               use_index: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The variant table and the gene table of every allele of ``vcf`` that touches a window
