@@ -14,6 +14,11 @@ from plantt.legacy import LegacySettings, LegacyTower, legacy_two_tower
 from plantt.models import PlanTTCNNTower, TowerSettings, TwoTower, get_preset
 
 ATOL = 1e-5
+# Effects of ~0.1 computed two ways (a sliced tower and a full one) sum their fp32 convolutions in
+# different orders, and how far that moves the last digits depends on the CPU's kernels (oneDNN's
+# or PyTorch's own): 1.3e-5 was seen on a CI machine for the paper preset. A slicing error moves
+# effects by ~1e-2.
+SLICED_ATOL = 5e-5
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +55,7 @@ def ends_and_middle(length: int, width: int) -> np.ndarray:
 
 
 def assert_sliced_matches_full(model: TwoTower, codes: np.ndarray, positions: np.ndarray | None,
-                               min_effect: float = 1e-3, atol: float = ATOL, **kwargs
+                               min_effect: float = 1e-3, atol: float = SLICED_ATOL, **kwargs
                                ) -> ism.IsmResult:
     sliced = ism.ism_scores(model, codes, positions=positions, **kwargs)
     full = ism.ism_scores(model, codes, positions=positions, sliced=False, **kwargs)
