@@ -23,4 +23,8 @@ if ! python3 -c "import torch" 2>/dev/null; then
     python3 -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}"
 fi
 python3 -m pip install --quiet -e ".[workflow,cluster,motifs,dev]"
+# TF-MoDISco and TOMTOM are numba code, compiled on first use and cached beside their sources:
+# compile them now (about 2 minutes on 2 cores, seconds when already cached) instead of in the
+# first workflow run's motif jobs, which would each compile them again side by side.
+python3 -m plantt.warmup
 echo "plantt-workflow is set up: run 'snakemake --cores 2' for the demo, 'python -m pytest' for the tests."
