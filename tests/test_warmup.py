@@ -19,10 +19,8 @@ from memelite.io import read_meme
 from plantt.grammar import load_grammar
 from plantt.motifs import discover_patterns, match_patterns, write_grammar_meme
 from plantt.warmup import synthetic_contributions
-import plantt.warmup as warmup
 
-warmup.N_WINDOWS, warmup.WINDOW_LENGTH = 200, 150
-codes, hypothetical = synthetic_contributions(seed=7)
+codes, hypothetical = synthetic_contributions(seed=7, n_windows=200, length=150)
 patterns = discover_patterns(codes, hypothetical, seed=7)
 meme = sys.argv[1]
 write_grammar_meme(load_grammar(), meme)

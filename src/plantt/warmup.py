@@ -2,7 +2,7 @@
 
 memelite's TOMTOM and modisco-lite's TF-MoDISco are numba functions, compiled on their first call
 and cached beside their sources (``cache=True``). On a 2-core VM the compilation takes about 80 s
-(TOMTOM) and 40 s (TF-MoDISco), and until the cache is written every process compiles again: in
+(TOMTOM) and 30 s (TF-MoDISco), and until the cache is written every process compiles again: in
 a fresh installation the demo's two ``discover_motifs`` jobs compiled side by side, at the end of
 the run, for over two minutes. ``setup.sh`` runs ``python -m plantt.warmup`` right after
 installing, so that workflow runs (and the test suite) start with the cache in place.
@@ -20,25 +20,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from plantt.io import get_logger
-
-log = get_logger(__name__)
-
-#: The synthetic problem: windows of this many bases, each holding one planted motif.
-N_WINDOWS = 160
-WINDOW_LENGTH = 120
+#: The motif planted once in every window of the synthetic problem.
 MOTIF = "TGACGTCATG"
 
 
-def synthetic_contributions(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Random windows (codes 0-3) with :data:`MOTIF` planted once in each, and hypothetical
-    contributions (n, 4, L) that are large at the motif's bases and small noise elsewhere: enough
-    for TF-MoDISco to call seqlets, cluster them and return a pattern."""
+def synthetic_contributions(seed: int = 0, n_windows: int = 160, length: int = 120
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """``n_windows`` random windows of ``length`` bases (codes 0-3), :data:`MOTIF` planted once in
+    each, and hypothetical contributions (n, 4, L), large at the motif's bases and small noise
+    elsewhere: enough for TF-MoDISco to call seqlets, cluster them and return a pattern."""
     rng = np.random.default_rng(seed)
-    codes = rng.integers(0, 4, size=(N_WINDOWS, WINDOW_LENGTH), dtype=np.uint8)
+    codes = rng.integers(0, 4, size=(n_windows, length), dtype=np.uint8)
     motif = np.array(["ACGT".index(base) for base in MOTIF], dtype=np.uint8)
-    hypothetical = 0.02 * rng.standard_normal((N_WINDOWS, 4, WINDOW_LENGTH)).astype(np.float32)
-    starts = rng.integers(20, WINDOW_LENGTH - 20 - motif.size, size=N_WINDOWS)
+    hypothetical = 0.02 * rng.standard_normal((n_windows, 4, length)).astype(np.float32)
+    starts = rng.integers(20, length - 20 - motif.size, size=n_windows)
     for row, start in enumerate(starts):
         codes[row, start:start + motif.size] = motif
         hypothetical[row, motif, np.arange(start, start + motif.size)] += 1.0
