@@ -172,3 +172,123 @@ def test_training_seeds_the_stem_from_the_training_targets(tmp_path) -> None:
     with pytest.raises(ValueError, match="kernels"):
         train_fold(codes, train, val, TrainSettings(**{**settings.to_dict(), "seed_stem_ks": (16,)}),
                    tmp_path / "bad", progress=False, plots=False)
+
+
+def _planted(rng: np.random.Generator, n: int, length: int, motif: str, start: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Random sequences with 0-2 copies of ``motif`` from ``start`` on; the count per row."""
+    codes = random_codes(rng, n, length)
+    counts = rng.integers(0, 3, size=n)
+    for row in range(n):
+        for copy in range(int(counts[row])):
+            at = start + 20 * copy
+            codes[row, at:at + len(motif)] = encode(motif)
+    return codes, counts
+
+
+def _motif_model(kind: str, length: int, motif: str) -> torch.nn.Module:
+    torch.manual_seed(0)  # the unseeded filters and the random readout
+    model = build_model(kind, "motif", length, {"stem_channels": 2, "max_channels": 2,
+                                                "readout_bins": 4})
+    seed_detectors(model.tower.stem_conv, [motif])
+    return model
+
+
+@pytest.mark.parametrize("kind", ["plantt", "single"])
+def test_fitted_readout_is_the_validated_ridge_on_the_towers_features(kind: str) -> None:
+    """fit_readout sets the projection to the ridge solution of the penalty that scores best on
+    the validation examples (checked against scikit-learn), and that readout predicts a planted
+    motif's effect (2 per copy) where a random one does not."""
+    from sklearn.linear_model import Ridge
+
+    from plantt.train import SequenceSet, _fit_readout, _readout_features
+
+    rng = np.random.default_rng(11)
+    motif, length = "GATTACAG", 200
+    codes, counts = _planted(rng, 160, length, motif, start=10)
+    model = _motif_model(kind, length, motif)
+    bank = CodeBank(codes, torch.device("cpu"))
+    noise = rng.normal(0, 0.3, size=160).astype(np.float32)
+    if kind == "plantt":
+        pairs = rng.permutation(160).reshape(-1, 2)
+        target = 2.0 * (counts[pairs[:, 0]] - counts[pairs[:, 1]]) + noise[:80]
+        train = PairSet(pairs[:60, 0], pairs[:60, 1], target[:60])
+        val = PairSet(pairs[60:, 0], pairs[60:, 1], target[60:])
+    else:
+        target = 5.0 + 2.0 * counts + noise
+        train, val = SequenceSet(np.arange(120), target[:120]), SequenceSet(np.arange(120, 160),
+                                                                              target[120:])
+    settings = TrainSettings(preset="motif", fit_readout=True,
+                             fit_readout_penalties=(0.01, 1.0, 100.0))
+    with torch.no_grad():
+        before = model(*bank.pair_batch(val.idx_a, val.idx_b)) if kind == "plantt" \
+            else model(bank.one_hot(val.idx))
+    chosen = _fit_readout(model, bank, train, val, settings, kind)
+    assert chosen["penalty"] in settings.fit_readout_penalties
+
+    features = _readout_features(model.tower, bank, np.arange(160), 64)
+    if kind == "plantt":
+        x = features[train.idx_a] - features[train.idx_b]
+    else:
+        x = features[train.idx]
+    centred = x - (0 if kind == "plantt" else x.mean(axis=0))
+    scale = np.trace(centred.T @ centred) / x.shape[1]
+    ridge = Ridge(alpha=chosen["penalty"] * scale, fit_intercept=kind == "single",
+                  solver="cholesky").fit(x, train.target.astype(np.float64))
+    weight = model.tower.projection.weight.detach().double().numpy().ravel()
+    np.testing.assert_allclose(weight, ridge.coef_, rtol=1e-4, atol=1e-6)
+
+    with torch.no_grad():
+        after = model(*bank.pair_batch(val.idx_a, val.idx_b)) if kind == "plantt" \
+            else model(bank.one_hot(val.idx))
+    assert np.corrcoef(after.numpy(), val.target)[0, 1] > 0.95
+    assert abs(np.corrcoef(before.numpy(), val.target)[0, 1]) < 0.5
+    if kind == "single":  # the intercept: the 5 every sequence has
+        assert float(after.mean()) == pytest.approx(float(val.target.mean()), abs=0.3)
+    # the seeded detector carries the effect, in the bin the copies fall in
+    per_bin = weight.reshape(2, 4)
+    assert np.argmax(np.abs(per_bin)) == 0 and per_bin[0, 0] > 0
+
+
+def test_fit_readout_is_refused_where_no_linear_readout_is_last() -> None:
+    from plantt.train import _fit_readout
+
+    rng = np.random.default_rng(2)
+    codes = random_codes(rng, 20, 400)
+    pairs = PairSet(np.arange(10), np.arange(10, 20), rng.normal(size=10))
+    washburn = build_model("washburn", "motif", 400)
+    with pytest.raises(ValueError, match="fit_readout needs"):
+        _fit_readout(washburn, CodeBank(codes, torch.device("cpu")), pairs, pairs,
+                     TrainSettings(fit_readout=True), "washburn")
+    with pytest.raises(ValueError, match="fit_readout_penalties"):
+        TrainSettings(fit_readout_penalties=(1.0, 0.0))
+    with pytest.raises(ValueError, match="fit_readout_penalties"):
+        TrainSettings(fit_readout_penalties=())
+
+
+def test_training_records_the_fitted_readout_and_starts_from_it(tmp_path) -> None:
+    """train_fold with fit_readout: the penalty and its validation Spearman go to model.json; a
+    start from given weights keeps their readout (nothing is fitted)."""
+    rng = np.random.default_rng(5)
+    motif, length = "GATTACAG", 200
+    codes, counts = _planted(rng, 160, length, motif, start=10)
+    pairs = rng.permutation(160).reshape(-1, 2)
+    target = (2.0 * (counts[pairs[:, 0]] - counts[pairs[:, 1]])).astype(np.float32)
+    train = PairSet(pairs[:60, 0], pairs[:60, 1], target[:60])
+    val = PairSet(pairs[60:, 0], pairs[60:, 1], target[60:])
+    settings = TrainSettings(preset="motif", model_overrides={"stem_channels": 4,
+                                                              "max_channels": 4,
+                                                              "readout_bins": 4},
+                             max_epochs=1, batch_size=16, max_lr=1e-3, warmup_steps=1,
+                             seed_stem_kmers=1, seed_stem_ks=(8,), seed_stem_block_length=200,
+                             stem_lr_scale=0.1, fit_readout=True)
+    train_fold(codes, train, val, settings, tmp_path / "fitted", progress=False, plots=False)
+    provenance = json.loads((tmp_path / "fitted/model.json").read_text())["provenance"]
+    assert provenance["seeded_kmers"] == [motif]
+    assert provenance["readout_fit"]["penalty"] in settings.fit_readout_penalties
+    assert provenance["readout_fit"]["val_spearman"] > 0.9
+    assert provenance["best_metric"] > 0.9
+    train_fold(codes, train, val, settings, tmp_path / "again", progress=False, plots=False,
+               init_weights=tmp_path / "fitted")
+    again = json.loads((tmp_path / "again/model.json").read_text())["provenance"]
+    assert again["readout_fit"] == {}

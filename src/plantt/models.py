@@ -496,11 +496,19 @@ class PlanTTCNNTower(nn.Module):
 
     def read_out(self, h: torch.Tensor) -> torch.Tensor:
         """The trunk's readout maps ``(B, maps, out_length)`` -> embedding: bins, then projection."""
+        return self.projection(self._binned(h))
+
+    def _binned(self, h: torch.Tensor) -> torch.Tensor:
         if self.readout_length != self.out_length:
             h = F.adaptive_avg_pool1d(h, self.readout_length)
             if self.bin_scale != 1.0:
                 h = h * self.bin_scale
-        return self.projection(h.flatten(1))
+        return h.flatten(1)
+
+    def readout_features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the final projection reads, ``(B, maps * readout_bins)``: the embedding is
+        ``projection(readout_features(x))``, so the projection can be fitted in closed form."""
+        return self._binned(self.to_one_channel(self.stages(self.stem(self._pad_for_stem(x)))))
 
     @property
     def stem_conv(self) -> nn.Conv1d:
