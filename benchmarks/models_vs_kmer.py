@@ -57,6 +57,10 @@ def main() -> None:
     parser.add_argument("--plantt", metavar="PRESET", help="also train PlanTT with this preset")
     parser.add_argument("--overrides", default="{}", help="JSON: tower settings of the preset")
     parser.add_argument("--train", default="{}", help="JSON: training settings")
+    parser.add_argument("--kmer-ks", nargs="+", type=int, metavar="K",
+                        help="also fit the k-mer ridge on this grid of k (with --kmer-alphas)")
+    parser.add_argument("--kmer-alphas", nargs="+", type=float, metavar="ALPHA",
+                        default=[10.0, 100.0, 1000.0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -72,8 +76,13 @@ def main() -> None:
         for fold in args.folds:
             train, val, test = (pair_arrays(splits, windows, fold, name)
                                 for name in ("train", "validation", "test"))
-            for name, settings in [("kmer k=6", KmerSettings(ks=(6,))),
-                                   ("kmer k=6,7,8", KmerSettings())]:
+            grids = [("kmer k=6", KmerSettings(ks=(6,))), ("kmer k=6,7,8", KmerSettings())]
+            if args.kmer_ks:
+                grids.append((f"kmer k={','.join(map(str, args.kmer_ks))} alpha="
+                              f"{','.join(f'{a:g}' for a in args.kmer_alphas)}",
+                              KmerSettings(ks=tuple(args.kmer_ks),
+                                           alphas=tuple(args.kmer_alphas))))
+            for name, settings in grids:
                 start = time.perf_counter()
                 model, _ = fit_kmer_pairs(codes, _pairs(train), _pairs(val), settings)
                 prediction = model.predict_pairs(codes, test.idx_a, test.idx_b)

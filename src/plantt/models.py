@@ -93,6 +93,11 @@ two other grammars, ``benchmarks/README.md``):
   underfit. ``readout_pool="sum"`` counts detections per bin instead (test Spearman 0.60 -> 0.68 on
   the far grammar).
 
+A third finding came later: the readout of such a tower is linear in the binned detections, so
+it can start at its least-squares optimum (``TrainSettings.fit_readout``,
+:meth:`PlanTTCNNTower.readout_features`) instead of being found by Adam; the demo then trains one
+epoch instead of two, and scores better on every grammar measured.
+
 The tower is 96 kernel-15 detectors at base resolution (convolution with a bias, no batch norm,
 ReLU), summed into 30 bins of 100 bp, and one weight per detector and bin (``readout_channels=None``:
 no pointwise map in between), one output: a positional bag of learned motifs, the form of the
