@@ -160,8 +160,8 @@ def test_attribution_peaks_where_the_grammar_planted_its_motifs(demo_trained: Pa
 
     Measured on the full demo (motif preset, fitted readout, 1 epoch, 2026-12-04): every one of the
     nine motifs 99-203x the attribution elsewhere at its occurrences (pooled 136x; proseq's five
-    transcription motifs 187-334x). The compact preset of before reached 4.7x pooled, and ime_like, silencer_like,
-    stab_cds_like and cu_rich_like stayed at ~0.6-1.3x.
+    transcription motifs 187-334x). The compact preset of before reached 4.7x pooled, and ime_like,
+    silencer_like, stab_cds_like and cu_rich_like stayed at ~0.6-1.3x.
     """
     base = demo_trained / f"results/interpret/{ASSAY}"
     masked = DEFAULT_LAYOUT.masked_indices()
