@@ -111,19 +111,28 @@ def test_every_fold_was_trained_with_the_configured_settings(demo_trained: Path)
     import yaml
 
     train = yaml.safe_load((demo_trained / "config/config.yaml").read_text())["train"]
-    epochs = {"plantt": train["demo_settings"]["max_epochs"]}
     # demo_model_settings per kind: the shuffled control is a PlanTT model and trains as one
-    epochs["washburn"] = train["demo_model_settings"]["washburn"].get("max_epochs",
-                                                                      epochs["plantt"])
-    assert epochs["washburn"] != epochs["plantt"]  # so that the test tells them apart
+    expected = {"plantt": dict(train["demo_settings"]),
+                "washburn": {**train["demo_settings"], **train["demo_model_settings"]["washburn"]}}
+    differing = {key for key in expected["washburn"]
+                 if expected["washburn"][key] != expected["plantt"].get(key)}
+    assert differing  # so that the test tells the kinds apart
     for model in ("plantt", "plantt_shuffled", "washburn"):
         kind = "washburn" if model == "washburn" else "plantt"
         for fold in range(FOLDS):
             folder = demo_trained / f"results/models/{ASSAY}/{model}/fold_{fold}"
             history = pd.read_csv(folder / "history.tsv", sep="\t")
-            assert len(history) == epochs[kind], (model, fold)
+            assert len(history) == expected[kind]["max_epochs"], (model, fold)
             info = json.loads((folder / "model.json").read_text())
-            assert info["provenance"]["train_settings"]["max_epochs"] == epochs[kind]
+            used = info["provenance"]["train_settings"]
+            for key, value in expected[kind].items():
+                value = list(value) if isinstance(value, list | tuple) else value
+                recorded = used[key]
+                recorded = list(recorded) if isinstance(recorded, list | tuple) else recorded
+                assert recorded == value, (model, fold, key)
+            # the fitted readout is recorded where it was asked for, and only there
+            assert bool(info["provenance"]["readout_fit"]) == bool(expected[kind].get(
+                "fit_readout", False)), (model, fold)
             assert (folder / "curves.png").stat().st_size > 1000
             assert not list(folder.glob("*checkpoint*"))  # removed after a finished run
             log = (demo_trained / f"logs/train/{ASSAY}.{model}.fold_{fold}.log").read_text()
