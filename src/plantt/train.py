@@ -757,8 +757,9 @@ def _fit_readout(model: nn.Module, bank: CodeBank, train: Examples, val: Example
     A linear readout trained from random weights by a few hundred Adam steps starts far from
     its optimum, which a least-squares solve reaches at the cost of one forward pass per gene.
     The pairs' model is ``w . (f(a) - f(b))`` (the bias cancels), a single-sequence model's
-    ``w . f(x) + b``. The penalty is ``fraction * mean feature variance * n``, one ridge per
-    fraction, chosen by the same validation metric as the epochs.
+    ``w . f(x) + b``. The penalty is ``fraction * trace(X'X) / p`` (X the centred design, p its
+    columns: n times the features' mean variance), one ridge per fraction, chosen by the same
+    validation metric as the epochs.
     """
     import scipy.linalg
 
@@ -767,10 +768,9 @@ def _fit_readout(model: nn.Module, bank: CodeBank, train: Examples, val: Example
     genes = np.unique(np.concatenate([*_index_arrays(train), *_index_arrays(val)]))
     features = _readout_features(tower, bank, genes, settings.eval_batch_size)
     features_seconds = time.monotonic() - start
-    row = {int(g): i for i, g in enumerate(genes)}
 
     def design(examples: Examples) -> np.ndarray:
-        rows = [features[[row[int(g)] for g in idx]] for idx in _index_arrays(examples)]
+        rows = [features[np.searchsorted(genes, idx)] for idx in _index_arrays(examples)]
         return rows[0] - rows[1] if len(rows) == 2 else rows[0]
 
     x_train, x_val = design(train), design(val)
