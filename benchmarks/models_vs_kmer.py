@@ -12,20 +12,31 @@ Per assay and fold it fits the k-mer ridge (:mod:`plantt.kmer`) at k = 6 alone a
 configured grid (k = 6, 7, 8), and, with ``--plantt PRESET``, trains a PlanTT model of that preset
 (``--overrides``: tower settings, ``--train``: training settings) on the same training and
 validation pairs. It prints the test Spearman and AUROC of each and their time, then the mean and SD
-over folds. Nothing is written to the workdir (models go to a temporary folder).
+over folds. On a simulated demo (``resources/demo/truth.tsv`` present) it also scores the true
+grammar difference of each test pair, the ceiling no model can pass but by chance. Nothing is
+written to the workdir (models go to a temporary folder).
+
+``--recipe config/config.yaml`` trains with a workflow config's PlanTT settings instead:
+``train.settings`` with ``train.model_settings.plantt`` over it (the paper's recipe in the shipped
+config), or, with ``--demo-recipe``, the demo's settings over those, exactly as the workflow's
+training rules build them. ``--epochs`` and ``--train`` then change that recipe only if given.
+The device is the recipe's (CUDA where visible, see :func:`plantt.train.resolve_device`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
+import yaml
 
 from plantt.dataset import EncodedWindows, pair_arrays, read_splits
 from plantt.kmer import KmerSettings, fit_kmer_pairs
@@ -47,6 +58,32 @@ def _sd(values: np.ndarray) -> float:
     return float(values.std(ddof=1)) if values.size > 1 else 0.0
 
 
+#: What each assay measures in the simulator's truth table (docs/grammar.md, "The expression model").
+GRAMMAR_COLUMNS = {"rnaseq3p": ["transcription_log2_grammar", "stability_log2_grammar"],
+                   "proseq": ["transcription_log2_grammar"]}
+
+
+def grammar_scores(truth_tsv: Path, windows: EncodedWindows, assay: str, test) -> dict[str, float]:
+    """The ceiling: the true grammar difference of each test pair scored as a prediction."""
+    truth = pd.read_csv(truth_tsv, sep="\t", dtype={"gene_id": str})
+    grammar = truth.set_index("gene_id")[GRAMMAR_COLUMNS[assay]].sum(axis=1)
+    gene_ids = windows.genes["gene_id"].to_numpy()
+    difference = (grammar.reindex(gene_ids[test.idx_a]).to_numpy()
+                  - grammar.reindex(gene_ids[test.idx_b]).to_numpy())
+    return _scores(test.target, difference)
+
+
+def recipe_settings(config_file: Path, demo: bool) -> dict[str, object]:
+    """PlanTT's training settings from a workflow config, merged as the training rules merge them."""
+    train = (yaml.safe_load(config_file.read_text()) or {}).get("train") or {}
+    settings = dict(train.get("settings") or {})
+    settings.update((train.get("model_settings") or {}).get("plantt") or {})
+    if demo:
+        settings.update(train.get("demo_settings") or {})
+        settings.update((train.get("demo_model_settings") or {}).get("plantt") or {})
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,12 +98,31 @@ def main() -> None:
                         help="also fit the k-mer ridge on this grid of k (with --kmer-alphas)")
     parser.add_argument("--kmer-alphas", nargs="+", type=float, metavar="ALPHA",
                         default=[10.0, 100.0, 1000.0])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--recipe", type=Path, metavar="CONFIG",
+                        help="train PlanTT with this workflow config's settings (see above)")
+    parser.add_argument("--demo-recipe", action="store_true",
+                        help="with --recipe: the config's demo settings over its own")
+    parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's, else 3)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--verbose", action="store_true",
+                        help="log the fits and every epoch (plantt's INFO messages) to stderr")
     args = parser.parse_args()
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
-    print(f"device: cpu ({platform.processor() or platform.machine()}), torch {torch.__version__},"
-          f" {args.threads} threads")
+    if args.recipe:
+        recipe = recipe_settings(args.recipe, args.demo_recipe)
+        if args.plantt:
+            recipe["preset"] = args.plantt
+        args.plantt = str(recipe.get("preset", "paper"))
+    else:
+        recipe = {"max_epochs": 3, "patience": 3}
+        recipe["preset"] = args.plantt
+    if args.epochs is not None:
+        recipe["max_epochs"] = recipe["patience"] = args.epochs
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none visible"
+    print(f"host: {platform.processor() or platform.machine()}, torch {torch.__version__},"
+          f" {args.threads} threads, GPU: {gpu}")
     windows = EncodedWindows.load(args.workdir / "results/windows/encoded.npy",
                                   args.workdir / "results/windows/encoded.genes.tsv")
     codes = np.asarray(windows.codes)
@@ -76,6 +132,11 @@ def main() -> None:
         for fold in args.folds:
             train, val, test = (pair_arrays(splits, windows, fold, name)
                                 for name in ("train", "validation", "test"))
+            truth_tsv = args.workdir / "resources/demo/truth.tsv"
+            if truth_tsv.is_file():
+                rows.append({"assay": assay, "fold": fold, "model": "grammar", "seconds": 0.0,
+                             **grammar_scores(truth_tsv, windows, assay, test)})
+                print(json.dumps(rows[-1]), flush=True)
             grids = [("kmer k=6", KmerSettings(ks=(6,))), ("kmer k=6,7,8", KmerSettings())]
             if args.kmer_ks:
                 grids.append((f"kmer k={','.join(map(str, args.kmer_ks))} alpha="
@@ -91,17 +152,21 @@ def main() -> None:
                              **_scores(test.target, prediction)})
                 print(json.dumps(rows[-1]), flush=True)
             if args.plantt:
-                settings = TrainSettings.from_dict({
-                    "preset": args.plantt, "model_overrides": json.loads(args.overrides),
-                    "max_epochs": args.epochs, "patience": args.epochs,
-                    "num_threads": args.threads, **json.loads(args.train)})
+                values = {**recipe, "num_threads": args.threads, **json.loads(args.train)}
+                if json.loads(args.overrides):
+                    values["model_overrides"] = json.loads(args.overrides)
+                settings = TrainSettings.from_dict(values)
                 with tempfile.TemporaryDirectory() as tmp:
                     start = time.perf_counter()
                     train_fold(codes, _pairs(train), _pairs(val), settings, tmp,
                                progress=False, plots=False)
                     prediction = predict_pairs(load_model(tmp), codes, test.idx_a, test.idx_b)
+                    provenance = json.loads((Path(tmp) / "model.json").read_text())["provenance"]
                 rows.append({"assay": assay, "fold": fold, "model": f"plantt {args.plantt}",
                              "seconds": time.perf_counter() - start,
+                             "device": provenance["device"],
+                             "epochs_run": provenance["epochs_run"],
+                             "best_epoch": provenance["best_epoch"],
                              **_scores(test.target, prediction)})
                 print(json.dumps(rows[-1]), flush=True)
     print("summary (mean ± SD over folds):")
