@@ -109,6 +109,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.demo_recipe and not args.recipe:
+        parser.error("--demo-recipe needs --recipe CONFIG")
+    if args.recipe and not args.recipe.is_file():
+        parser.error(f"--recipe {args.recipe}: no such file")
     torch.set_num_threads(args.threads)
     if args.recipe:
         recipe = recipe_settings(args.recipe, args.demo_recipe)
