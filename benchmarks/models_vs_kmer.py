@@ -16,11 +16,16 @@ over folds. On a simulated demo (``resources/demo/truth.tsv`` present) it also s
 grammar difference of each test pair, the ceiling no model can pass but by chance. Nothing is
 written to the workdir (models go to a temporary folder).
 
-``--recipe config/config.yaml`` trains with a workflow config's PlanTT settings instead:
-``train.settings`` with ``train.model_settings.plantt`` over it (the paper's recipe in the shipped
-config), or, with ``--demo-recipe``, the demo's settings over those, exactly as the workflow's
-training rules build them. ``--epochs`` and ``--train`` then change that recipe only if given.
-The device is the recipe's (CUDA where visible, see :func:`plantt.train.resolve_device`).
+``--recipe config/config.yaml`` trains with a workflow config's PlanTT settings instead, merged
+by :func:`plantt.recipes.train_settings` exactly as the workflow's training rules merge them: the
+config's ``train.recipe`` (``small_data`` in the shipped config), or the one ``--recipe-name``
+names (``paper``: the paper's). Single-gene levels join the fitted readout as in the workflow
+where the recipe asks for them. ``--epochs`` and ``--train`` then change that recipe only if
+given. The device is the recipe's (CUDA where visible, see :func:`plantt.train.resolve_device`).
+
+``--pwm`` also fits the known-motif baseline (:mod:`plantt.pwm`, JASPAR 2024 CORE plants at its
+defaults); ``--kmer-ks`` with ``--kmer-block-lengths`` a k-mer grid over block lengths too (each
+block length's fit chooses k and alpha on the validation pairs, the best of them is kept).
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ import pandas as pd
 import torch
 import yaml
 
-from plantt.dataset import EncodedWindows, pair_arrays, read_splits
+from plantt.dataset import EncodedWindows, gene_levels, pair_arrays, read_splits
 from plantt.kmer import KmerSettings, fit_kmer_pairs
 from plantt.metrics import prediction_metrics
 from plantt.models import load_model
+from plantt.recipes import train_settings
 from plantt.train import PairSet, TrainSettings, predict_pairs, train_fold
 
 
@@ -72,15 +78,28 @@ def grammar_scores(truth: pd.DataFrame, windows: EncodedWindows, assay: str, tes
     return _scores(test.target, difference)
 
 
-def recipe_settings(config_file: Path, demo: bool) -> dict[str, object]:
-    """PlanTT's training settings from a workflow config, merged as the training rules merge them."""
+def recipe_settings(config_file: Path, recipe: str | None = None) -> dict[str, object]:
+    """PlanTT's training settings from a workflow config, merged as the training rules merge them
+    (:func:`plantt.recipes.train_settings`); ``recipe`` overrides the config's ``train.recipe``."""
     train = (yaml.safe_load(config_file.read_text()) or {}).get("train") or {}
-    settings = dict(train.get("settings") or {})
-    settings.update((train.get("model_settings") or {}).get("plantt") or {})
-    if demo:
-        settings.update(train.get("demo_settings") or {})
-        settings.update((train.get("demo_model_settings") or {}).get("plantt") or {})
-    return settings
+    return train_settings(train, "plantt", recipe)
+
+
+def best_kmer_over_blocks(codes: np.ndarray, train: PairSet, val: PairSet, ks: tuple[int, ...],
+                          alphas: tuple[float, ...], block_lengths: tuple[int, ...]):
+    """The k-mer ridge of the best validation Spearman over block lengths (each fit choosing k and
+    alpha on the validation pairs), and its choice."""
+    best = None
+    for block_length in block_lengths:
+        model, selection = fit_kmer_pairs(codes, train, val, KmerSettings(
+            ks=ks, alphas=alphas, block_length=block_length))
+        chosen = selection[selection["chosen"]].iloc[0]
+        if best is None or float(chosen["val_spearman"]) > best[1]:
+            best = (model, float(chosen["val_spearman"]),
+                    {"block_length": block_length, "k": int(chosen["k"]),
+                     "alpha": float(chosen["alpha"])})
+    assert best is not None
+    return best[0], best[2]
 
 
 def main() -> None:
@@ -97,10 +116,14 @@ def main() -> None:
                         help="also fit the k-mer ridge on this grid of k (with --kmer-alphas)")
     parser.add_argument("--kmer-alphas", nargs="+", type=float, metavar="ALPHA",
                         default=[10.0, 100.0, 1000.0])
+    parser.add_argument("--kmer-block-lengths", nargs="+", type=int, metavar="BP",
+                        help="with --kmer-ks: also choose the block length among these")
+    parser.add_argument("--pwm", action="store_true",
+                        help="also fit the known-motif (JASPAR plants) ridge baseline")
     parser.add_argument("--recipe", type=Path, metavar="CONFIG",
                         help="train PlanTT with this workflow config's settings (see above)")
-    parser.add_argument("--demo-recipe", action="store_true",
-                        help="with --recipe: the config's demo settings over its own")
+    parser.add_argument("--recipe-name", metavar="NAME",
+                        help="with --recipe: this recipe instead of the config's train.recipe")
     parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's, else 3)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--verbose", action="store_true",
@@ -108,13 +131,22 @@ def main() -> None:
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    if args.demo_recipe and not args.recipe:
-        parser.error("--demo-recipe needs --recipe CONFIG")
+    if args.recipe_name and not args.recipe:
+        parser.error("--recipe-name needs --recipe CONFIG")
     if args.recipe and not args.recipe.is_file():
         parser.error(f"--recipe {args.recipe}: no such file")
     torch.set_num_threads(args.threads)
+    # "kmer": the workflow's own baseline (the config's train.kmer with --recipe, else defaults)
+    kmer_defaults = KmerSettings()
     if args.recipe:
-        recipe = recipe_settings(args.recipe, args.demo_recipe)
+        kmer_config = ((yaml.safe_load(args.recipe.read_text()) or {}).get("train") or {}).get(
+            "kmer")
+        kmer_defaults = KmerSettings.from_dict(kmer_config)
+    if args.recipe:
+        try:
+            recipe = recipe_settings(args.recipe, args.recipe_name)
+        except ValueError as err:
+            parser.error(f"--recipe {args.recipe}: {err}")
         if args.plantt:
             recipe["preset"] = args.plantt
         args.plantt = str(recipe.get("preset", "paper"))
@@ -142,8 +174,8 @@ def main() -> None:
                 rows.append({"assay": assay, "fold": fold, "model": "grammar", "seconds": 0.0,
                              **grammar_scores(truth, windows, assay, test)})
                 print(json.dumps(rows[-1]), flush=True)
-            grids = [("kmer k=6", KmerSettings(ks=(6,))), ("kmer k=6,7,8", KmerSettings())]
-            if args.kmer_ks:
+            grids = [("kmer k=6", KmerSettings(ks=(6,))), ("kmer", kmer_defaults)]
+            if args.kmer_ks and not args.kmer_block_lengths:
                 grids.append((f"kmer k={','.join(map(str, args.kmer_ks))} alpha="
                               f"{','.join(f'{a:g}' for a in args.kmer_alphas)}",
                               KmerSettings(ks=tuple(args.kmer_ks),
@@ -156,6 +188,29 @@ def main() -> None:
                              "seconds": time.perf_counter() - start,
                              **_scores(test.target, prediction)})
                 print(json.dumps(rows[-1]), flush=True)
+            if args.kmer_ks and args.kmer_block_lengths:
+                start = time.perf_counter()
+                model, choice = best_kmer_over_blocks(
+                    codes, _pairs(train), _pairs(val), tuple(args.kmer_ks),
+                    tuple(args.kmer_alphas), tuple(args.kmer_block_lengths))
+                prediction = model.predict_pairs(codes, test.idx_a, test.idx_b)
+                rows.append({"assay": assay, "fold": fold, "model": "kmer tuned",
+                             "seconds": time.perf_counter() - start, "choice": choice,
+                             **_scores(test.target, prediction)})
+                print(json.dumps(rows[-1]), flush=True)
+            if args.pwm:
+                from plantt.pwm import PwmSettings, fit_pwm_pairs
+
+                start = time.perf_counter()
+                model, selection = fit_pwm_pairs(codes, _pairs(train), _pairs(val), PwmSettings())
+                prediction = model.predict_pairs(codes, test.idx_a, test.idx_b)
+                chosen = selection[selection["chosen"]].iloc[0]
+                rows.append({"assay": assay, "fold": fold, "model": "pwm",
+                             "seconds": time.perf_counter() - start,
+                             "choice": {"block_length": int(chosen["block_length"]),
+                                        "alpha": float(chosen["alpha"])},
+                             **_scores(test.target, prediction)})
+                print(json.dumps(rows[-1]), flush=True)
             if args.plantt:
                 values = {**recipe, "num_threads": args.threads, **json.loads(args.train)}
                 if json.loads(args.overrides):
@@ -163,8 +218,10 @@ def main() -> None:
                 settings = TrainSettings.from_dict(values)
                 with tempfile.TemporaryDirectory() as tmp:
                     start = time.perf_counter()
+                    levels = (gene_levels(splits, windows, fold) if settings.single_gene_weights
+                              else None)
                     train_fold(codes, _pairs(train), _pairs(val), settings, tmp,
-                               progress=False, plots=False)
+                               progress=False, plots=False, levels=levels)
                     prediction = predict_pairs(load_model(tmp), codes, test.idx_a, test.idx_b)
                     provenance = json.loads((Path(tmp) / "model.json").read_text())["provenance"]
                 rows.append({"assay": assay, "fold": fold, "model": f"plantt {args.plantt}",

@@ -21,6 +21,22 @@ the 3 kb window including its far ends, weaker effects, more noise):
 * an effect of 0.5-1.5 log2 of either sign, and a max count of 1 or 2;
 * a gene-level noise SD of 0.4-0.8 log2 per process.
 
+With ``--realistic`` it draws instead a grammar of the realistic kind
+(``src/plantt/data/grammar_realistic.yaml``, ``docs/grammar.md``), within ranges wider than that
+file's own so that a recipe chosen on the realistic demo meets other settings:
+
+* 10-24 transcription motifs, 55% of them JASPAR 2024 CORE plant matrices drawn at random (of
+  width 7-20) and the rest matrices in no database (6-12 positions, each with one base of
+  probability 0.55-0.9); 3-8 stability motifs in no database near the TTS;
+* effects of 0.1-0.45 log2 for four motifs in five and 0.7-1.3 for the rest, of either sign;
+  relative-score thresholds of 0.8-0.9; either strand for 90% of the transcription motifs;
+* regions of 100-900 bp in the anchor's half of the window, soft edges of 20-120 bp;
+* divergence: 5-12% substitutions per branch (coding exons at 20-50% of that), 0.4-1.2% indels,
+  0.05-0.3 transposon insertions per kb, annotation offsets of SD 10-40 bp, motif turnover
+  0.2-0.4, gene losses, duplications and species-specific genes of 5-20%;
+* species GC of 0.32-0.42 and trans offsets of SD 0.3 log2;
+* non-sequence noise of SD 1.2-2.2 (transcription) and 0.5-1.0 (stability) log2.
+
 The same seed gives the same file. The result is checked by :func:`plantt.grammar.parse_grammar`
 before it is written.
 """
@@ -107,10 +123,90 @@ def draw_grammar(seed: int) -> dict:
     return grammar
 
 
+def _novel_matrix(rng: np.random.Generator) -> list[list[float]]:
+    rows = []
+    for _ in range(int(rng.integers(6, 13))):
+        top = float(rng.uniform(0.55, 0.9))
+        base = int(rng.integers(4))
+        rest = rng.dirichlet(np.ones(3)) * (1.0 - top)
+        row = np.insert(rest, base, top)
+        rows.append([round(float(v), 3) for v in row])
+    return rows
+
+
+def _effect(rng: np.random.Generator, positive_share: float) -> float:
+    magnitude = rng.uniform(0.1, 0.45) if rng.random() < 0.8 else rng.uniform(0.7, 1.3)
+    sign = 1.0 if rng.random() < positive_share else -1.0
+    return round(float(sign * magnitude), 2)
+
+
+def draw_realistic_grammar(seed: int) -> dict:
+    """A realistic grammar (degenerate JASPAR and novel matrices, divergence, transposons,
+    annotation offsets, species effects, mostly unexplained variance) drawn from ``seed``."""
+    from plantt.jaspar import load_jaspar
+
+    rng = np.random.default_rng([seed, 2])
+    jaspar = [m for m in load_jaspar() if 7 <= m.width <= 20]
+    grammar: dict = {"version": 1, "jaspar_release": "JASPAR2024"}
+    used: set[str] = set()
+    for process, (lo_n, hi_n) in (("transcription", (10, 24)), ("stability", (3, 8))):
+        motifs = []
+        for index in range(int(rng.integers(lo_n, hi_n + 1))):
+            anchor = "tss" if process == "transcription" else "tts"
+            lo, hi = WINDOW_HALF[anchor]
+            if process == "stability":
+                lo, hi = -500, 600
+            width = int(rng.integers(100, 901))
+            start = int(rng.integers(lo, hi - width + 1))
+            motif: dict = {"name": f"{process[:5]}_{index + 1}"}
+            if process == "transcription" and rng.random() < 0.55:
+                matrix = jaspar[int(rng.integers(len(jaspar)))]
+                while matrix.id in used:
+                    matrix = jaspar[int(rng.integers(len(jaspar)))]
+                used.add(matrix.id)
+                motif["jaspar"] = matrix.id
+            else:
+                motif["matrix"] = _novel_matrix(rng)
+            either = process == "transcription" and rng.random() < 0.9
+            motif.update({
+                "anchor": anchor, "start": start, "end": start + width,
+                "edge_bp": int(rng.integers(20, 121)),
+                "strand": "either" if either else "sense",
+                "min_score": round(float(rng.uniform(0.8, 0.9)), 2),
+                "effect_log2": _effect(rng, 0.65 if process == "transcription" else 0.4),
+                "max_count": int(rng.integers(1, 4)),
+            })
+            motifs.append(motif)
+        noise = (1.2, 2.2) if process == "transcription" else (0.5, 1.0)
+        grammar[process] = {"baseline_log2": 3.0 if process == "transcription" else 0.0,
+                            "noise_sd_log2": round(float(rng.uniform(*noise)), 2),
+                            "motifs": motifs}
+    grammar["evolution"] = {
+        "substitution_rate": round(float(rng.uniform(0.05, 0.12)), 3),
+        "coding_substitution_ratio": round(float(rng.uniform(0.2, 0.5)), 2),
+        "indel_rate": round(float(rng.uniform(0.004, 0.012)), 4),
+        "indel_mean_length": 4.0,
+        "transposon_rate": round(float(rng.uniform(0.05, 0.3)), 3),
+        "annotation_offset_sd": round(float(rng.uniform(10, 40)), 1),
+        "ancestral_motif_probability": round(float(rng.uniform(0.25, 0.45)), 2),
+        "motif_gain_probability": round(float(rng.uniform(0.2, 0.4)), 2),
+        "motif_loss_probability": round(float(rng.uniform(0.2, 0.4)), 2),
+        "gene_loss_probability": round(float(rng.uniform(0.05, 0.15)), 2),
+        "duplication_probability": round(float(rng.uniform(0.05, 0.15)), 2),
+        "species_specific_fraction": round(float(rng.uniform(0.05, 0.2)), 2),
+    }
+    grammar["species"] = {sp: {"gc": round(float(rng.uniform(0.32, 0.42)), 3),
+                               "trans_offset_log2": round(float(rng.normal(0, 0.3)), 2)}
+                          for sp in ("medicago", "vicia", "pisum", "lathyrus")}
+    return grammar
+
+
 def write_grammar(grammar: dict, out: Path, seed: int) -> None:
     """Validate, then write atomically (temporary name, then rename)."""
     parse_grammar(grammar, out)
-    text = (f"# Drawn by benchmarks/random_grammar.py --seed {seed} (format: docs/grammar.md).\n"
+    how = "--realistic " if "species" in grammar else ""
+    text = (f"# Drawn by benchmarks/random_grammar.py {how}--seed {seed} "
+            "(format: docs/grammar.md).\n"
             + yaml.safe_dump(grammar, sort_keys=False))
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
@@ -123,8 +219,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--realistic", action="store_true",
+                        help="a realistic grammar (matrices, divergence, transposons, ...)")
     args = parser.parse_args()
-    write_grammar(draw_grammar(args.seed), args.out, args.seed)
+    draw = draw_realistic_grammar if args.realistic else draw_grammar
+    write_grammar(draw(args.seed), args.out, args.seed)
     print(args.out)
 
 

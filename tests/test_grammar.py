@@ -207,3 +207,102 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     scalar.write_text("just text\n")
     with pytest.raises(InputError, match="expected a mapping"):
         load_grammar(scalar)
+
+
+# ---------------------------------------------------------------------------- matrices and realism
+
+
+MATRIX = [[0.85, 0.05, 0.05, 0.05], [0.05, 0.05, 0.85, 0.05], [0.05, 0.85, 0.05, 0.05],
+          [0.05, 0.05, 0.05, 0.85], [0.85, 0.05, 0.05, 0.05], [0.05, 0.05, 0.85, 0.05],
+          [0.05, 0.05, 0.05, 0.85], [0.05, 0.85, 0.05, 0.05]]  # consensus AGCTAGTC
+
+
+def test_matrix_motif_counts_degenerate_sites_on_either_strand() -> None:
+    sense_only = _grammar_with([{"name": "m", "matrix": MATRIX, "anchor": "tss", "start": -200,
+                                 "end": 0, "effect_log2": 1.0, "max_count": 3,
+                                 "min_score": 0.8}])
+    either = _grammar_with([{"name": "m", "matrix": MATRIX, "anchor": "tss", "start": -200,
+                             "end": 0, "effect_log2": 1.0, "max_count": 3, "min_score": 0.8,
+                             "strand": "either"}])
+    motif = either.motifs[0]
+    assert motif.matrix is not None and motif.matrix.consensus == "AGCTAGTC"
+    contig = list("T" * 1000)
+    degenerate = "AGCTAGTA"  # one mismatch at the last position: still above 0.8
+    assert motif.matrix.relative_scores(encode(degenerate))[0] >= 0.8
+    contig[150:158] = degenerate
+    contig[250:258] = reverse_complement("AGCTAGTC")  # the consensus on the antisense strand
+    contig[290:298] = "ACCTCGTA"  # three mismatches: below the threshold
+    assert motif.matrix.relative_scores(encode("ACCTCGTA"))[0] < 0.8
+    codes = encode("".join(contig))
+    gene = Gene("g", "c", 300, 700, "+")
+    assert count_gene_motifs(codes, gene, sense_only.motifs)["m"] == 1
+    assert count_gene_motifs(codes, gene, either.motifs)["m"] == 2
+
+
+def test_soft_edges_weight_sites_by_distance() -> None:
+    grammar = _grammar_with([{"name": "m", "sequence": "GATTACAGG", "anchor": "tss",
+                              "start": -100, "end": -50, "effect_log2": 1.0, "max_count": 5,
+                              "edge_bp": 20}])
+    motif = grammar.motifs[0]
+    assert motif.margin == 60
+    weights = motif.site_weights(np.array([-80, -50 - 9 + 20, -100 - 40, -100 - 61]), -100, -50)
+    assert weights[0] == pytest.approx(1.0)
+    assert weights[1] == pytest.approx(np.exp(-0.5))  # 20 bp beyond the end: one SD
+    assert weights[2] == pytest.approx(np.exp(-2.0))
+    assert weights[3] == 0.0  # beyond 3 SD: not scanned
+    contig = list("C" * 1000)
+    contig[500 - 80:500 - 80 + 9] = "GATTACAGG"  # inside
+    contig[500 - 50 + 11:500 - 50 + 20] = "GATTACAGG"  # ends 20 bp past the region's end
+    codes = encode("".join(contig))
+    value = count_gene_motifs(codes, Gene("g", "c", 500, 800, "+"), grammar.motifs)["m"]
+    assert value == pytest.approx(1.0 + np.exp(-0.5), abs=1e-5)
+
+
+def test_jaspar_motifs_and_species_section() -> None:
+    grammar = _grammar_with([{"name": "gbox", "jaspar": "MA0570", "anchor": "tss",
+                              "start": -500, "end": 0, "effect_log2": 1.0}])
+    motif = grammar.motifs[0]
+    assert motif.matrix.id == "MA0570.3" and motif.matrix.name == "ABF1"
+    assert motif.min_score == 0.85 and motif.label.startswith("MA0570.3:")
+    parsed = parse_grammar({"transcription": {"motifs": []}, "stability": {},
+                            "species": {"vicia": {"gc": 0.4, "trans_offset_log2": 0.5}}})
+    assert parsed.species["vicia"].gc == 0.4 and parsed.species["vicia"].trans_offset_log2 == 0.5
+    assert parsed.species["pisum"].gc is None
+
+
+@pytest.mark.parametrize(("changes", "key", "words"), [
+    ({"jaspar": "MA9999.1"}, "transcription.motifs[0].jaspar", "has no matrix MA9999.1"),
+    ({"jaspar": "G-box"}, "transcription.motifs[0].jaspar", "JASPAR matrix id"),
+    ({"matrix": [[1, 0, 0]] * 6}, "transcription.motifs[0].matrix", "four numbers"),
+    ({"matrix": [[0, 0, 0, 0]] * 6}, "transcription.motifs[0].matrix[0]", "positive weight"),
+    ({"min_score": 0.8}, "transcription.motifs[0].min_score", "for matrices"),
+    ({"strand": "minus"}, "transcription.motifs[0].strand", "sense or either"),
+])
+def test_matrix_validation(tmp_path: Path, changes, key, words) -> None:
+    motif = {**GOOD_MOTIF, **changes}
+    if "jaspar" in changes or "matrix" in changes:
+        motif.pop("sequence")
+    path = tmp_path / "grammar.yaml"
+    path.write_text(yaml.safe_dump({"transcription": {"motifs": [motif]}, "stability": {}}))
+    with pytest.raises(InputError) as info:
+        load_grammar(path)
+    assert f"{key}:" in str(info.value) and words in str(info.value)
+
+
+def test_two_motif_kinds_at_once_are_refused(tmp_path: Path) -> None:
+    motif = {**GOOD_MOTIF, "jaspar": "MA0570.3"}
+    with pytest.raises(InputError, match="exactly one of sequence"):
+        parse_grammar({"transcription": {"motifs": [motif]}, "stability": {}}, "g.yaml")
+
+
+def test_realistic_grammar_loads_with_known_and_novel_motifs() -> None:
+    from plantt.grammar import realistic_grammar_path
+
+    grammar = load_grammar(realistic_grammar_path())
+    known = [m for m in grammar.motifs if m.matrix is not None and m.matrix.id.startswith("MA")]
+    novel = [m for m in grammar.motifs if m.matrix is not None and not m.matrix.id.startswith("MA")]
+    assert len(known) >= 10 and len(novel) >= 4
+    effects = np.abs([m.effect_log2 for m in grammar.motifs])
+    assert (effects < 0.5).sum() > 2 * (effects >= 0.8).sum() > 0  # many weak, a few strong
+    assert grammar.evolution.transposon_rate > 0 and grammar.evolution.annotation_offset_sd > 0
+    assert len({sp.gc for sp in grammar.species.values()}) == 4

@@ -23,7 +23,7 @@ def fold0_rows(demo_trained):
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--workdir", str(demo_trained), "--assays", DEMO_TRAIN_ASSAY,
          "--folds", "0", "--recipe", str(demo_trained / "config" / "config.yaml"),
-         "--demo-recipe", "--threads", "1"],
+         "--threads", "1"],
         capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
@@ -41,17 +41,17 @@ def _workflow_fold0(workdir, model: str) -> float:
 def test_the_demo_recipe_gives_the_workflows_fold_figures(fold0_rows, demo_trained):
     # The same training pairs, the same settings and one CPU thread: the same model. (The last
     # digits may differ: the workflow predicts in its own batches.)
-    assert fold0_rows["plantt motif"]["spearman"] == pytest.approx(
+    assert fold0_rows["plantt primed"]["spearman"] == pytest.approx(
         _workflow_fold0(demo_trained, "plantt"), abs=1e-4)
-    assert fold0_rows["plantt motif"]["device"] == "cpu"
-    assert fold0_rows["plantt motif"]["epochs_run"] == 1
-    assert fold0_rows["kmer k=6,7,8"]["spearman"] == pytest.approx(
+    assert fold0_rows["plantt primed"]["device"] == "cpu"
+    assert fold0_rows["plantt primed"]["epochs_run"] == 1
+    assert fold0_rows["kmer"]["spearman"] == pytest.approx(
         _workflow_fold0(demo_trained, "kmer"), abs=1e-9)
 
 
 def test_the_grammar_ceiling_is_scored_and_sits_above_the_models(fold0_rows):
     ceiling = fold0_rows["grammar"]["spearman"]
-    assert ceiling > fold0_rows["plantt motif"]["spearman"] > fold0_rows["kmer k=6"]["spearman"]
+    assert ceiling > fold0_rows["plantt primed"]["spearman"] > fold0_rows["kmer k=6"]["spearman"]
     assert ceiling > 0.85
 
 
@@ -62,8 +62,8 @@ def test_the_recipe_is_merged_as_the_training_rules_merge_it(demo_trained):
     finally:
         sys.path.remove(str(SCRIPT.parent))
     config = REPO / "config" / "config.yaml"
-    demo = models_vs_kmer.recipe_settings(config, demo=True)
-    paper = models_vs_kmer.recipe_settings(config, demo=False)
+    demo = models_vs_kmer.recipe_settings(config)
+    paper = models_vs_kmer.recipe_settings(config, "paper")
     recorded = json.loads((demo_trained / f"results/models/{DEMO_TRAIN_ASSAY}/plantt/fold_0/"
                            "model.json").read_text())["provenance"]["train_settings"]
     # Every setting the recipe names is what the workflow trained the demo's fold with.
@@ -71,5 +71,5 @@ def test_the_recipe_is_merged_as_the_training_rules_merge_it(demo_trained):
         recorded_value = recorded[key]
         assert (list(recorded_value) if isinstance(recorded_value, (list, tuple))
                 else recorded_value) == value, key
-    assert paper["preset"] == "paper" and demo["preset"] == "motif"
+    assert paper["preset"] == "paper" and demo["preset"] == "primed"
     assert paper["max_epochs"] > demo["max_epochs"]

@@ -98,7 +98,7 @@ def test_demo_pretrained_both_ways_gives_table_two(demo_workdir: Path, tmp_path:
     run_snakemake(work, *targets, "--set-threads", "train_fold=1", "--config",
                   f'splits={{"folds": {PRETRAIN_FOLDS}}}',
                   f'train={{"models": ["plantt"], "pretrain": {PRETRAIN_BOTH_WAYS}, '
-                  '"demo_settings": {"max_epochs": 1}}', timeout=1800)
+                  '"model_settings": {"plantt": {"max_epochs": 1}}}', timeout=1800)
     splits = {assay: pd.read_csv(work / f"results/splits/{assay}.tsv", sep="\t")
               for assay in ("rnaseq3p", "proseq")}
     # one fold per orthogroup: every orthogroup of both assays is tested in the same fold

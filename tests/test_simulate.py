@@ -498,3 +498,90 @@ def test_settings_are_validated(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="genes_per_species"):
         simulate(tmp_path / "x", SimulationSettings(genes_per_species=1))
+
+
+# ---------------------------------------------------------------------------- the realistic grammar
+
+
+@pytest.fixture(scope="module")
+def realistic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from plantt.grammar import realistic_grammar_path
+
+    root = tmp_path_factory.mktemp("realistic")
+    settings = SimulationSettings(seed=5, genes_per_species=80, rnaseq_reads=2000,
+                                  proseq_reads=2000, error_rate=0.0,
+                                  grammar=str(realistic_grammar_path()))
+    simulate(root / "demo", settings)
+    return root / "demo"
+
+
+def test_realistic_truth_is_a_rescan_with_matrices_and_true_coordinates(realistic: Path) -> None:
+    """Matrix motifs are counted on the true gene (not the annotated one); the truth's grammar
+    part is what the documented rule gives for those counts, plus the species' trans offset."""
+    from plantt.annotation import Gene
+    from plantt.encoding import encode
+    from plantt.grammar import count_gene_motifs
+
+    grammar = load_grammar(realistic / "grammar.yaml")
+    truth = pd.read_csv(realistic / "truth.tsv", sep="\t")
+    assert (truth["tss_annotation_offset"] != 0).mean() > 0.8
+    assert truth["tss_annotation_offset"].abs().between(1, 150).mean() > 0.8
+    for info in SPECIES[:2]:
+        genome = read_fasta(realistic / "genomes" / f"{info.species}.fa")
+        rows = truth[truth["species"] == info.species]
+        assert rows["trans_offset_log2"].nunique() == 1
+        annotated = read_genes(realistic / "annotation" / f"{info.species}.gff3")
+        for row in rows.head(25).itertuples(index=False):
+            gene = Gene(row.gene_id, row.seqid, row.start - 1, row.end, row.strand)
+            counts = count_gene_motifs(encode(genome[row.seqid].upper()), gene, grammar.motifs)
+            for m in grammar.motifs:
+                assert getattr(row, m.name) == pytest.approx(counts[m.name], abs=1e-5)
+            part = grammar.transcription.grammar_log2(counts)
+            assert row.transcription_log2_grammar == pytest.approx(part, abs=1e-4)
+            expected = (grammar.transcription.baseline_log2 + part + row.transcription_log2_noise
+                        + row.trans_offset_log2)
+            assert np.log2(row.transcription) == pytest.approx(expected, abs=1e-4)
+            ann = annotated[row.gene_id]
+            tss_true = row.start - 1 if row.strand == "+" else row.end
+            tss_annotated = ann.start if row.strand == "+" else ann.end
+            outward = (tss_true - tss_annotated) if row.strand == "+" else (tss_annotated
+                                                                           - tss_true)
+            assert outward == row.tss_annotation_offset
+
+
+def test_realistic_gene_models_keep_the_true_coding_sequence(realistic: Path) -> None:
+    """Annotated ends move, the CDS stays the true ORF with phases a GFF reader can follow."""
+    n_utr = 0
+    for info in SPECIES:
+        genome = read_fasta(realistic / "genomes" / f"{info.species}.fa")
+        for gene_id, gene in read_genes(realistic / "annotation" / f"{info.species}.gff3").items():
+            tx = gene.transcripts[f"{gene_id}.1"]
+            cds_parts = sorted(tx.cds)
+            assert cds_parts[0][0] >= gene.start and cds_parts[-1][1] <= gene.end
+            n_utr += sorted(tx.exons) != cds_parts
+            contig = genome[gene.seqid].upper()
+            cds = "".join(contig[s:e] for s, e in cds_parts)
+            if gene.strand == "-":
+                cds = reverse_complement(cds)
+            full = sum(e - s for s, e in cds_parts)
+            if cds.startswith("ATG") and full % 3 == 0:
+                codons = {cds[i:i + 3] for i in range(3, len(cds) - 3, 3)}
+                assert not codons & {"TAA", "TAG", "TGA"}
+    assert n_utr > 50
+
+
+def test_realistic_species_differ_in_composition_and_orthologs_in_length(realistic: Path
+                                                                          ) -> None:
+    gc = {}
+    for info in SPECIES:
+        seq = "".join(read_fasta(realistic / "genomes" / f"{info.species}.fa").values()).upper()
+        gc[info.species] = (seq.count("G") + seq.count("C")) / len(seq)
+    grammar = load_grammar(realistic / "grammar.yaml")
+    wanted = sorted(SPECIES, key=lambda s: grammar.species[s.species].gc)
+    assert gc[wanted[0].species] < gc[wanted[-1].species]
+    truth = pd.read_csv(realistic / "truth.tsv", sep="\t")
+    single = truth.groupby("orthogroup")["species"].transform("size") == 1
+    per_species = truth.groupby(["orthogroup", "species"])["gene_id"].transform("size")
+    assert (single | (per_species > 1)).mean() > 0.15  # genes outside single-copy pairs
+    summary = pd.read_csv(realistic / "ceiling.tsv", sep="\t")
+    assert summary["ceiling_r2"].between(0.15, 0.7).all()

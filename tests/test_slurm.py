@@ -81,11 +81,13 @@ def test_dry_run_asks_for_a_gpu_for_training_jobs_only(tmp_path: Path) -> None:
                          "interpret_all", timeout=300)
     jobs = _job_blocks(proc.stdout)
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    # 2 assays in the demo; the k-mer baseline is fitted by its own CPU rule (train_kmer)
-    torch_models = [m for m in config["train"]["models"] if m != "kmer"]
+    # 2 assays in the demo; the ridge baselines are fitted by their own CPU rules (train_kmer,
+    # train_pwm)
+    torch_models = [m for m in config["train"]["models"] if m not in ("kmer", "pwm")]
     n_train = 2 * len(torch_models) * config["splits"]["folds"]
     train = [res for rule, res in jobs if rule == "train_fold"]
     assert sum(rule == "train_kmer" for rule, _ in jobs) == 2 * config["splits"]["folds"]
+    assert sum(rule == "train_pwm" for rule, _ in jobs) == 2 * config["splits"]["folds"]
     others = [(rule, res) for rule, res in jobs if rule != "train_fold"]
     assert len(train) == n_train
     assert len(others) > 100  # the whole demo, from simulation to interpretation
@@ -178,7 +180,7 @@ def test_demo_fold_trains_through_slurm(demo_workdir: Path, slurm_cluster: dict,
     # training is deterministic for a given seed and thread count; a SLURM job's Snakemake would
     # otherwise use the profile's 4 threads where the machine has them).
     one_epoch = tmp_path / "one_epoch.yaml"
-    one_epoch.write_text("train:\n  demo_settings:\n    max_epochs: 1\n")
+    one_epoch.write_text("train:\n  model_settings:\n    plantt:\n      max_epochs: 1\n")
     # (Options taking several values: after the targets.)
     same_training = ["--configfile", str(one_epoch), "--set-threads", "train_fold=2"]
 

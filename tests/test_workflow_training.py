@@ -110,10 +110,11 @@ def test_motif_attribution_table_has_every_motif_of_the_assay(demo_trained: Path
 def test_every_fold_was_trained_with_the_configured_settings(demo_trained: Path) -> None:
     import yaml
 
+    from plantt.recipes import train_settings
+
     train = yaml.safe_load((demo_trained / "config/config.yaml").read_text())["train"]
-    # demo_model_settings per kind: the shuffled control is a PlanTT model and trains as one
-    expected = {"plantt": dict(train["demo_settings"]),
-                "washburn": {**train["demo_settings"], **train["demo_model_settings"]["washburn"]}}
+    # the recipe's settings per kind: the shuffled control is a PlanTT model and trains as one
+    expected = {kind: train_settings(train, kind) for kind in ("plantt", "washburn")}
     differing = {key for key in expected["washburn"]
                  if expected["washburn"][key] != expected["plantt"].get(key)}
     assert differing  # so that the test tells the kinds apart
@@ -122,7 +123,9 @@ def test_every_fold_was_trained_with_the_configured_settings(demo_trained: Path)
         for fold in range(FOLDS):
             folder = demo_trained / f"results/models/{ASSAY}/{model}/fold_{fold}"
             history = pd.read_csv(folder / "history.tsv", sep="\t")
-            assert len(history) == expected[kind]["max_epochs"], (model, fold)
+            # the fitted readout kept as a candidate is recorded as epoch 0
+            kept = expected[kind].get("fit_readout") and expected[kind].get("keep_fitted_readout")
+            assert len(history) == expected[kind]["max_epochs"] + bool(kept), (model, fold)
             info = json.loads((folder / "model.json").read_text())
             used = info["provenance"]["train_settings"]
             for key, value in expected[kind].items():

@@ -11,6 +11,8 @@ another assay (sequential training, Table 2); ``plantt_shuffled`` is a control t
 permuted within each set, which shows what the model learns from no signal at all; ``kmer`` is a
 ridge regression on k-mer counts per block of the window (:mod:`plantt.kmer`, scikit-learn), the
 baseline a CNN has to beat. ``plantt train --architecture kmer`` fits it (:func:`kmer_cv_fold`).
+``pwm`` is a ridge regression on the occupancy of every known plant TF matrix (JASPAR) per block
+(:mod:`plantt.pwm`): ``plantt train --architecture pwm`` fits it (:func:`pwm_cv_fold`).
 """
 
 from __future__ import annotations
@@ -26,16 +28,18 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from plantt.dataset import EncodedWindows, PairArrays, pair_arrays, read_splits
+from plantt.dataset import EncodedWindows, PairArrays, gene_levels, pair_arrays, read_splits
 from plantt.io import InputError, PathLike, get_logger, write_tsv
 from plantt.kmer import KmerSettings, fit_kmer_pairs
 from plantt.metrics import prediction_metrics, summarize_folds
 from plantt.models import load_model
+from plantt.pwm import PwmSettings, fit_pwm_pairs
 from plantt.train import CHECKPOINT, TrainSettings, predict_pairs, train_fold
 
 log = get_logger("cv")
 
-SELECTION = "selection.tsv"  # the k-mer baseline's validation scores per k and alpha
+SELECTION = "selection.tsv"  # a ridge baseline's validation scores per grid point and alpha
+RIDGE_BASELINES = ("kmer", "pwm")  # fitted by kmer_cv_fold and pwm_cv_fold, not with PyTorch
 PREDICTION_COLUMNS = ["assay", "model", "fold", "orthogroup", "label", "species_a", "gene_a",
                       "species_b", "gene_b", "target", "prediction"]
 
@@ -45,26 +49,26 @@ class ModelVariant:
     """What a model name in the workflow means."""
 
     name: str
-    kind: str  # "plantt", "washburn" (PyTorch models, plantt.train) or "kmer" (plantt.kmer)
+    kind: str  # "plantt", "washburn" (PyTorch models, plantt.train), "kmer" or "pwm" (ridges)
     pretrained_on: str | None = None
     shuffled: bool = False
 
     @classmethod
     def parse(cls, name: str) -> ModelVariant:
-        if name in ("plantt", "washburn", "kmer"):
+        if name in ("plantt", "washburn", *RIDGE_BASELINES):
             return cls(name, name)
         if name == "plantt_shuffled":
             return cls(name, "plantt", shuffled=True)
         if name.startswith("plantt_from_") and len(name) > len("plantt_from_"):
             return cls(name, "plantt", pretrained_on=name.removeprefix("plantt_from_"))
         raise ValueError(f"unknown model {name!r}: expected plantt, washburn, plantt_shuffled, "
-                         "kmer or plantt_from_<assay>")
+                         "kmer, pwm or plantt_from_<assay>")
 
     @property
     def metric_kind(self) -> str:
         """How :func:`plantt.metrics.prediction_metrics` scores its predictions: the Washburn
         classifier's probabilities by their sign only, every other model's predicted differences
-        (PlanTT's and the k-mer regression's) as regression and sign."""
+        (PlanTT's and the ridge baselines') as regression and sign."""
         return "washburn" if self.kind == "washburn" else "plantt"
 
 
@@ -127,20 +131,23 @@ def train_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike
                   init_weights: PathLike | None = None, init_splits: PathLike | None = None
                   ) -> pd.DataFrame:
     """Train ``model`` on ``fold`` and return its test-set predictions (PyTorch models; the
-    k-mer baseline is fitted by :func:`kmer_cv_fold`). ``init_splits``: the splits the
+    ridge baselines by :func:`kmer_cv_fold` and :func:`pwm_cv_fold`). ``init_splits``: the splits the
     ``init_weights`` model was trained on, checked for a test leak (:func:`check_no_test_leak`)."""
     variant = ModelVariant.parse(model)
-    if variant.kind == "kmer":
-        raise ValueError("the k-mer baseline is not trained with PyTorch: use kmer_cv_fold")
+    if variant.kind in RIDGE_BASELINES:
+        raise ValueError(f"the {variant.kind} baseline is not trained with PyTorch: use "
+                         f"{variant.kind}_cv_fold")
     if init_weights is not None and init_splits is not None:
         check_no_test_leak(init_splits, splits_tsv, fold)
     elif init_weights is not None:
         log.warning("%s fold %d starts from %s without its splits: whether that model saw this "
                     "fold's test orthogroups is not checked", model, fold, init_weights)
     windows, splits, train, val = _load_fold(codes_npy, genes_tsv, splits_tsv, fold)
+    levels = gene_levels(splits, windows, fold) if settings.single_gene_weights else None
     if variant.shuffled:
         train = shuffled_targets(train, settings.seed + 1)
         val = shuffled_targets(val, settings.seed + 2)
+        levels = levels.shuffled(settings.seed + 3) if levels is not None else None
     if variant.pretrained_on and init_weights is None:
         raise ValueError(f"{model} needs the weights of the model trained on "
                          f"{variant.pretrained_on}")
@@ -149,7 +156,8 @@ def train_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike
                         model_kind=variant.kind, init_weights=init_weights,
                         layout="plantt_3000", provenance={"assay": assay, "model": model,
                                                           "fold": fold,
-                                                          "splits": str(splits_tsv)})
+                                                          "splits": str(splits_tsv)},
+                        levels=levels)
     log.info("%s %s fold %d: best %s %.4f at epoch %d (%s, %s)", assay, model, fold,
              result.metric_name, result.best_metric, result.best_epoch, result.stop_reason,
              result.device)
@@ -184,6 +192,34 @@ def kmer_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike,
     log.info("%s kmer fold %d: k=%d, alpha=%g, validation Spearman %.4f", assay, fold, model.k,
              model.alpha, chosen["val_spearman"])
     return _prediction_table(splits, windows, fold, assay, "kmer",
+                             lambda test: model.predict_pairs(codes, test.idx_a, test.idx_b))
+
+
+def pwm_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike, fold: int,
+                assay: str, outdir: PathLike, settings: PwmSettings, threads: int | None = None
+                ) -> pd.DataFrame:
+    """Fit the known-motif baseline on ``fold``'s training pairs, choose the block length and
+    alpha on its validation pairs, write the model (``pwm_model.npz``, ``pwm_model.json``) and
+    ``selection.tsv`` (one row per block length and alpha) into ``outdir``, and return its
+    test-set predictions. ``threads``: scanning threads (:func:`plantt.pwm.matrix_scan`)."""
+    windows, splits, train, val = _load_fold(codes_npy, genes_tsv, splits_tsv, fold)
+    for name, pairs in (("train", train), ("validation", val)):
+        if not len(pairs):
+            raise InputError(splits_tsv, f"fold {fold} has no {name} pairs (the pwm baseline is "
+                                         "fitted on the training pairs and chooses the block "
+                                         "length and alpha on the validation pairs)")
+    codes = np.asarray(windows.codes)
+    model, selection = fit_pwm_pairs(codes, train, val, settings, threads=threads)
+    outdir = Path(outdir)
+    model.save(outdir, provenance={"assay": assay, "model": "pwm", "fold": fold,
+                                   "splits": str(splits_tsv)})
+    write_tsv(selection, outdir / SELECTION)
+    chosen = selection[selection["chosen"]].iloc[0]
+    log.info("%s pwm fold %d: %d matrices, blocks of %d, alpha=%g, validation Spearman %.4f; "
+             "strongest: %s", assay, fold, len(model.matrices), model.block_length, model.alpha,
+             chosen["val_spearman"], ", ".join(f"{t.matrix.id} {t.matrix.name} ({t.sign:+d})"
+                                               for t in model.top_matrices(5)))
+    return _prediction_table(splits, windows, fold, assay, "pwm",
                              lambda test: model.predict_pairs(codes, test.idx_a, test.idx_b))
 
 
@@ -282,6 +318,16 @@ def load_kmer_settings(config: Mapping[str, Any] | None, overrides: Mapping[str,
         raise InputError(None, f"k-mer settings: {err}") from None
 
 
+def load_pwm_settings(config: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None
+                      ) -> PwmSettings:
+    values = dict(config or {})
+    values.update(overrides or {})
+    try:
+        return PwmSettings.from_dict(values)
+    except (TypeError, ValueError) as err:
+        raise InputError(None, f"pwm settings: {err}") from None
+
+
 def run_train(args: argparse.Namespace) -> int:
     config: dict[str, Any] = {}
     if args.config:
@@ -295,12 +341,16 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError(None, f"--set is not JSON: {err}") from None
     if not isinstance(overrides, dict):
         raise InputError(None, "--set expects a JSON object of settings")
-    if ModelVariant.parse(args.model).kind == "kmer":
-        if args.init_weights:
-            raise InputError(args.init_weights, "--init-weights: the k-mer baseline starts from "
-                                                "no weights")
+    kind = ModelVariant.parse(args.model).kind
+    if kind in RIDGE_BASELINES and args.init_weights:
+        raise InputError(args.init_weights, f"--init-weights: the {kind} baseline starts from no "
+                                            "weights")
+    if kind == "kmer":
         table = kmer_cv_fold(args.windows, args.genes, args.splits, args.fold, args.assay,
                              args.out, load_kmer_settings(config, overrides))
+    elif kind == "pwm":
+        table = pwm_cv_fold(args.windows, args.genes, args.splits, args.fold, args.assay,
+                            args.out, load_pwm_settings(config, overrides))
     else:
         settings = load_train_settings(config, overrides)
         table = train_cv_fold(args.windows, args.genes, args.splits, args.fold, args.assay,

@@ -14,7 +14,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -173,6 +173,28 @@ def pair_arrays(splits: pd.DataFrame, windows: EncodedWindows, fold: int,
                                f"encoded window: {', '.join(missing[:10])}", record=missing[0])
     return PairArrays(idx_a, idx_b, rows["d"].to_numpy(dtype=np.float32),
                       rows["orthogroup"].astype(str).to_numpy())
+
+
+def gene_levels(splits: pd.DataFrame, windows: EncodedWindows, fold: int,
+                set_name: str = "train") -> Any:
+    """Each gene of ``fold``'s ``set_name`` pairs with its expression level, ``log2(mean + 1)``
+    of the mean over replicates the labels were computed from (columns ``mean_a``, ``mean_b``):
+    a :class:`plantt.train.GeneLevels`, or None when the table has no means."""
+    from plantt.train import GeneLevels
+
+    if not {"mean_a", "mean_b"} <= set(splits.columns):
+        return None
+    rows = splits[(splits["fold"] == fold) & (splits["set"] == set_name)]
+    sides = pd.concat([
+        pd.DataFrame({"species": rows[f"species_{s}"].astype(str),
+                      "gene": rows[f"gene_{s}"].astype(str),
+                      "mean": pd.to_numeric(rows[f"mean_{s}"], errors="coerce")})
+        for s in ("a", "b")], ignore_index=True).drop_duplicates(["species", "gene"])
+    sides = sides[np.isfinite(sides["mean"]) & (sides["mean"] >= 0)]
+    idx = windows.indices_of(sides["species"], sides["gene"])
+    keep = idx >= 0
+    return GeneLevels(idx[keep], np.log2(sides["mean"].to_numpy()[keep] + 1.0),
+                      sides["species"].to_numpy()[keep])
 
 
 def batch_tensors(windows: EncodedWindows, pairs: PairArrays, batch: np.ndarray,

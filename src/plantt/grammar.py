@@ -37,6 +37,7 @@ import yaml
 from plantt.annotation import Gene
 from plantt.encoding import encode, reverse_complement_codes
 from plantt.io import InputError, PathLike
+from plantt.jaspar import DEFAULT_RELEASE, PositionMatrix, load_jaspar, matrix_from_rows
 
 PROCESSES = ("transcription", "stability")
 ANCHORS = ("tss", "tts")
@@ -50,13 +51,21 @@ RESERVED_NAMES = frozenset({
     "species", "gene_id", "family", "orthogroup", "strand", "seqid", "start", "end", "length",
     "n_exons", "transcription", "stability", "abundance", "transcription_log2_grammar",
     "stability_log2_grammar", "transcription_log2_noise", "stability_log2_noise",
-    "pause_strength", "pause_offset", "utr3_length",
+    "pause_strength", "pause_offset", "utr3_length", "trans_offset_log2", "tss_annotation_offset",
+    "tts_annotation_offset",
 })
 
 
 @dataclass(frozen=True)
 class Motif:
-    """One motif: a sense-strand word whose occurrences in a region shift a process (log2)."""
+    """One motif: a word or a position weight matrix whose sites in a region shift a process.
+
+    A *word* (``sequence``) matches exactly; a *matrix* (``matrix``, from JASPAR or written in the
+    grammar) matches wherever a site's relative score reaches ``min_score``. ``strand`` is
+    ``sense`` (the gene's sense strand only) or ``either`` (both strands; a palindromic site counts
+    once). ``edge_bp`` softens the region's edges: a site reaching ``d`` bases beyond them counts
+    ``exp(-d^2 / (2 edge_bp^2))`` instead of 0 (sites up to ``3 edge_bp`` out are scanned).
+    """
 
     name: str
     sequence: str
@@ -66,10 +75,65 @@ class Motif:
     effect_log2: float
     max_count: int = 1
     process: str = "transcription"
+    matrix: PositionMatrix | None = field(default=None, compare=False, repr=False)
+    min_score: float = 1.0
+    strand: str = "sense"
+    edge_bp: float = 0.0
 
     @cached_property
     def codes(self) -> np.ndarray:
-        return encode(self.sequence)
+        """The word's codes, or the matrix's consensus."""
+        return encode(self.sequence) if self.matrix is None else encode(self.matrix.consensus)
+
+    @property
+    def width(self) -> int:
+        return len(self.codes) if self.matrix is None else self.matrix.width
+
+    @property
+    def label(self) -> str:
+        """The word, or the matrix's id and consensus (for tables)."""
+        if self.matrix is None:
+            return self.sequence
+        return f"{self.matrix.id}:{self.matrix.consensus}"
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        """The matrix's ``(width, 4)`` probabilities (None for a word)."""
+        return None if self.matrix is None else self.matrix.probabilities
+
+    @property
+    def margin(self) -> int:
+        """Bases scanned beyond each edge of the region (soft edges)."""
+        return int(math.ceil(3 * self.edge_bp))
+
+    @cached_property
+    def _reverse_matrix(self) -> PositionMatrix | None:
+        return None if self.matrix is None else self.matrix.reverse_complement()
+
+    def site_starts(self, sense: np.ndarray) -> np.ndarray:
+        """Start indices of this motif's sites in ``sense`` codes (both strands when ``either``;
+        a site matching on both strands at one position counts once)."""
+        if self.matrix is None:
+            starts = occurrence_starts(sense, self.codes)
+            if self.strand == "either":
+                rc = reverse_complement_codes(self.codes)
+                if not np.array_equal(rc, self.codes):
+                    starts = np.union1d(starts, occurrence_starts(sense, rc))
+            return np.asarray(starts, dtype=np.int64)
+        hits = self.matrix.relative_scores(sense) >= self.min_score
+        if self.strand == "either":
+            hits |= self._reverse_matrix.relative_scores(sense) >= self.min_score
+        return np.flatnonzero(hits).astype(np.int64)
+
+    def site_weights(self, starts: np.ndarray, region_start: int, region_end: int) -> np.ndarray:
+        """Weight of each site starting at ``starts`` for a region ``[region_start, region_end)``
+        in the same coordinates: 1 inside, the soft edge outside (0 without one)."""
+        starts = np.asarray(starts, dtype=np.int64)
+        beyond = np.maximum(0, np.maximum(region_start - starts, starts + self.width - region_end))
+        if self.edge_bp <= 0:
+            return (beyond == 0).astype(np.float64)
+        weights = np.exp(-0.5 * (beyond / self.edge_bp) ** 2)
+        return np.where(beyond <= self.margin, weights, 0.0)
 
     def genomic_region(self, gene: Gene) -> tuple[int, int]:
         """The region as a 0-based half-open genomic interval (not clipped to the sequence)."""
@@ -85,9 +149,9 @@ class Process:
     noise_sd_log2: float
     motifs: tuple[Motif, ...]
 
-    def grammar_log2(self, counts: dict[str, int]) -> float:
+    def grammar_log2(self, counts: dict[str, float]) -> float:
         """The sequence-determined log2 part (without baseline and noise) for motif counts."""
-        return float(sum(m.effect_log2 * min(int(counts.get(m.name, 0)), m.max_count)
+        return float(sum(m.effect_log2 * min(float(counts.get(m.name, 0)), m.max_count)
                          for m in self.motifs))
 
 
@@ -104,6 +168,24 @@ class Evolution:
     gene_loss_probability: float = 0.06
     duplication_probability: float = 0.03
     species_specific_fraction: float = 0.02
+    # Realism (all off by default, the version-1 demo): coding exons substituted at this fraction
+    # of the rate; transposon insertions per kb of flank and branch, of this many bases; the
+    # annotated TSS and TTS off the true ones by a normal offset of this SD (bp).
+    coding_substitution_ratio: float = 1.0
+    transposon_rate: float = 0.0
+    transposon_length_min: int = 150
+    transposon_length_max: int = 1500
+    annotation_offset_sd: float = 0.0
+
+
+@dataclass(frozen=True)
+class SpeciesModel:
+    """What sets one species apart beyond its sequence: the GC share of the bases its branch
+    writes (substitutions, insertions; None: the ancestor's composition) and a trans offset added
+    to every gene's log2 transcription (its own transcription machinery, not in any window)."""
+
+    gc: float | None = None
+    trans_offset_log2: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -145,6 +227,9 @@ class Grammar:
     proseq: ProseqModel = field(default_factory=ProseqModel)
     rnaseq: RnaseqModel = field(default_factory=RnaseqModel)
     source: str = "<default>"
+    species: dict[str, SpeciesModel] = field(
+        default_factory=lambda: {sp: SpeciesModel() for sp in SPECIES_IDS})
+    jaspar_release: str = DEFAULT_RELEASE
 
     @property
     def processes(self) -> tuple[Process, Process]:
@@ -207,17 +292,43 @@ def sense_region(contig: np.ndarray, lo: int, hi: int, strand: str) -> np.ndarra
     return part if strand == "+" else reverse_complement_codes(part)
 
 
-def count_gene_motifs(contig: np.ndarray, gene: Gene, motifs: tuple[Motif, ...]) -> dict[str, int]:
-    """Motif counts of one gene: occurrences on the sense strand fully inside each region.
+def motif_value(motif: Motif, sense: np.ndarray, region_start: int, region_end: int) -> float:
+    """The motif's weighted site count in ``sense`` codes for the region ``[region_start,
+    region_end)`` of those codes (the codes may reach ``motif.margin`` bases beyond it)."""
+    starts = motif.site_starts(sense)
+    if not len(starts):
+        return 0.0
+    return float(motif.site_weights(starts, region_start, region_end).sum())
+
+
+def gene_motif_sense(contig: np.ndarray, gene: Gene, motif: Motif
+                     ) -> tuple[np.ndarray, int, int]:
+    """The sense-strand codes a motif's sites are looked for in (its region and soft margins,
+    clipped to the contig), and the region's ``[start, end)`` within them."""
+    lo, hi = motif.genomic_region(gene)
+    a, b = max(lo - motif.margin, 0), min(hi + motif.margin, len(contig))
+    if b <= a:
+        return np.zeros(0, dtype=np.uint8), 0, 0
+    sense = sense_region(contig, a, b, gene.strand)
+    if gene.strand == "+":
+        return sense, lo - a, hi - a
+    return sense, b - hi, b - lo
+
+
+def count_gene_motifs(contig: np.ndarray, gene: Gene, motifs: tuple[Motif, ...]
+                      ) -> dict[str, float]:
+    """Motif counts of one gene: its sites in each motif's region, weighted by the soft edges
+    (a plain count for words on the sense strand fully inside the region, the version-1 rule).
 
     ``contig`` holds the codes (:func:`plantt.encoding.encode`) of the sequence the gene lies on;
-    parts of a region beyond the contig's ends simply contain no occurrence.
+    parts of a region beyond the contig's ends simply contain no occurrence. Whole counts are
+    returned as ``int``.
     """
-    counts: dict[str, int] = {}
+    counts: dict[str, float] = {}
     for motif in motifs:
-        lo, hi = motif.genomic_region(gene)
-        counts[motif.name] = count_occurrences(sense_region(contig, lo, hi, gene.strand),
-                                               motif.codes)
+        sense, start, end = gene_motif_sense(contig, gene, motif)
+        value = motif_value(motif, sense, start, end)
+        counts[motif.name] = int(value) if float(value).is_integer() else round(value, 6)
     return counts
 
 
@@ -231,9 +342,30 @@ def default_grammar_path() -> Path:
     return Path(str(resources.files("plantt") / "data" / "grammar.yaml"))
 
 
+def realistic_grammar_path() -> Path:
+    """The packaged realistic grammar (degenerate JASPAR and novel matrices, divergence,
+    transposons, annotation offsets; ``plantt/data/grammar_realistic.yaml``)."""
+    return Path(str(resources.files("plantt") / "data" / "grammar_realistic.yaml"))
+
+
+#: Names of the packaged grammars, usable wherever a grammar file is asked for.
+PACKAGED_GRAMMARS = ("default", "realistic")
+
+
+def resolve_grammar_path(path: PathLike | None) -> Path:
+    """A grammar file's path: ``path`` itself, or a packaged grammar for None, ``default`` or
+    ``realistic``."""
+    if path is None or str(path) == "default":
+        return default_grammar_path()
+    if str(path) == "realistic":
+        return realistic_grammar_path()
+    return Path(path)
+
+
 def load_grammar(path: PathLike | None = None) -> Grammar:
-    """Read and validate a grammar YAML file (the packaged default when ``path`` is None)."""
-    path = default_grammar_path() if path is None else Path(path)
+    """Read and validate a grammar YAML file (the packaged default when ``path`` is None; the
+    words ``default`` and ``realistic`` name the two packaged grammars)."""
+    path = resolve_grammar_path(path)
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
@@ -250,10 +382,13 @@ def parse_grammar(data: Any, path: PathLike | None = None) -> Grammar:
     checker = _Checker(path)
     top = checker.mapping(data, "<top level>")
     checker.known_keys(top, "<top level>", {"version", "transcription", "stability", "evolution",
-                                            "proseq", "rnaseq"})
+                                            "proseq", "rnaseq", "species", "jaspar_release"})
     if "version" in top and top["version"] != 1:
         checker.fail("version", f"unsupported version {top['version']!r} (expected 1)")
-    processes = {name: _parse_process(checker, top, name) for name in PROCESSES}
+    release = top.get("jaspar_release", DEFAULT_RELEASE)
+    if not isinstance(release, str):
+        checker.fail("jaspar_release", f"expected a release name such as {DEFAULT_RELEASE}")
+    processes = {name: _parse_process(checker, top, name, release) for name in PROCESSES}
     names = [m.name for p in processes.values() for m in p.motifs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -263,8 +398,10 @@ def parse_grammar(data: Any, path: PathLike | None = None) -> Grammar:
     rnaseq = _parse_simple(checker, top, "rnaseq", RnaseqModel)
     _check_evolution(checker, evolution)
     _check_rnaseq(checker, rnaseq)
+    species = _parse_species(checker, top)
     return Grammar(processes["transcription"], processes["stability"], evolution, proseq, rnaseq,
-                   source=str(path) if path is not None else "<mapping>")
+                   source=str(path) if path is not None else "<mapping>", species=species,
+                   jaspar_release=release)
 
 
 class _Checker:
@@ -307,7 +444,7 @@ class _Checker:
         return int(value)
 
 
-def _parse_process(checker: _Checker, top: dict, name: str) -> Process:
+def _parse_process(checker: _Checker, top: dict, name: str, release: str) -> Process:
     if name not in top:
         checker.fail(name, "missing section (each grammar needs transcription and stability)")
     section = checker.mapping(top[name], name)
@@ -318,16 +455,18 @@ def _parse_process(checker: _Checker, top: dict, name: str) -> Process:
     raw_motifs = section.get("motifs") or []
     if not isinstance(raw_motifs, list):
         checker.fail(f"{name}.motifs", "expected a list of motifs")
-    motifs = tuple(_parse_motif(checker, entry, f"{name}.motifs[{i}]", name)
+    motifs = tuple(_parse_motif(checker, entry, f"{name}.motifs[{i}]", name, release)
                    for i, entry in enumerate(raw_motifs))
     return Process(name, baseline, noise, motifs)
 
 
-def _parse_motif(checker: _Checker, entry: Any, key: str, process: str) -> Motif:
+def _parse_motif(checker: _Checker, entry: Any, key: str, process: str,
+                 release: str = DEFAULT_RELEASE) -> Motif:
     entry = checker.mapping(entry, key)
-    checker.known_keys(entry, key, {"name", "sequence", "anchor", "start", "end", "effect_log2",
-                                    "max_count", "description"})
-    for required in ("name", "sequence", "anchor", "start", "end", "effect_log2"):
+    checker.known_keys(entry, key, {"name", "sequence", "jaspar", "matrix", "anchor", "start",
+                                    "end", "effect_log2", "max_count", "min_score", "strand",
+                                    "edge_bp", "description"})
+    for required in ("name", "anchor", "start", "end", "effect_log2"):
         if required not in entry:
             checker.fail(key, f"missing key {required!r}")
     name = entry["name"]
@@ -336,12 +475,22 @@ def _parse_motif(checker: _Checker, entry: Any, key: str, process: str) -> Motif
                                     f"letter, got {name!r}")
     if name in RESERVED_NAMES:
         checker.fail(f"{key}.name", f"{name!r} is reserved for a truth.tsv column")
-    sequence = entry["sequence"]
-    if not isinstance(sequence, str) or not re.fullmatch(r"[ACGTacgt]+", sequence):
-        checker.fail(f"{key}.sequence", f"expected a word of A, C, G, T only, got {sequence!r}")
-    sequence = sequence.upper()
-    if not 4 <= len(sequence) <= 50:
-        checker.fail(f"{key}.sequence", f"length must be 4-50 bases, got {len(sequence)}")
+    given = [k for k in ("sequence", "jaspar", "matrix") if k in entry]
+    if len(given) != 1:
+        checker.fail(key, "give exactly one of sequence (a word), jaspar (a JASPAR matrix id) or "
+                          f"matrix (rows of A, C, G, T weights); got {', '.join(given) or 'none'}")
+    sequence, matrix = "", None
+    if "sequence" in entry:
+        sequence = entry["sequence"]
+        if not isinstance(sequence, str) or not re.fullmatch(r"[ACGTacgt]+", sequence):
+            checker.fail(f"{key}.sequence", f"expected a word of A, C, G, T only, got {sequence!r}")
+        sequence = sequence.upper()
+        if not 4 <= len(sequence) <= 50:
+            checker.fail(f"{key}.sequence", f"length must be 4-50 bases, got {len(sequence)}")
+        width = len(sequence)
+    else:
+        matrix = _parse_matrix(checker, entry, key, name, release)
+        width = matrix.width
     anchor = entry["anchor"]
     if anchor not in ANCHORS:
         checker.fail(f"{key}.anchor", f"unknown anchor {anchor!r} (expected tss or tts)")
@@ -349,12 +498,63 @@ def _parse_motif(checker: _Checker, entry: Any, key: str, process: str) -> Motif
     end = checker.integer(entry["end"], f"{key}.end", -MAX_ABS_OFFSET, MAX_ABS_OFFSET)
     if start >= end:
         checker.fail(key, f"start ({start}) must be smaller than end ({end})")
-    if end - start < len(sequence):
+    if end - start < width:
         checker.fail(key, f"region {start}..{end} ({end - start} bp) is shorter than the motif "
-                          f"({len(sequence)} bp)")
+                          f"({width} bp)")
     effect = checker.number(entry["effect_log2"], f"{key}.effect_log2", -10, 10)
     max_count = checker.integer(entry.get("max_count", 1), f"{key}.max_count", 1, 10)
-    return Motif(name, sequence, anchor, start, end, effect, max_count, process)
+    default_score = 1.0 if matrix is None else 0.85
+    min_score = checker.number(entry.get("min_score", default_score), f"{key}.min_score", 0, 1,
+                               lo_open=True)
+    if matrix is None and "min_score" in entry and min_score != 1.0:
+        checker.fail(f"{key}.min_score", "a word matches exactly; min_score is for matrices")
+    strand = entry.get("strand", "sense")
+    if strand not in ("sense", "either"):
+        checker.fail(f"{key}.strand", f"expected sense or either, got {strand!r}")
+    edge_bp = checker.number(entry.get("edge_bp", 0.0), f"{key}.edge_bp", 0, 300)
+    return Motif(name, sequence, anchor, start, end, effect, max_count, process, matrix,
+                 min_score, strand, edge_bp)
+
+
+def _parse_matrix(checker: _Checker, entry: dict, key: str, name: str,
+                  release: str) -> PositionMatrix:
+    if "jaspar" in entry:
+        matrix_id = entry["jaspar"]
+        if not isinstance(matrix_id, str) or not re.fullmatch(r"[A-Z]{2}\d{4}(\.\d+)?", matrix_id):
+            checker.fail(f"{key}.jaspar", f"expected a JASPAR matrix id such as MA0097.1, got "
+                                          f"{matrix_id!r}")
+        try:
+            return load_jaspar(release, collection="CORE", tax_group="plants", ids=[matrix_id])[0]
+        except InputError as err:
+            checker.fail(f"{key}.jaspar", err.problem)
+    rows = entry["matrix"]
+    if (not isinstance(rows, list) or not rows
+            or not all(isinstance(r, list) and len(r) == 4 for r in rows)):
+        checker.fail(f"{key}.matrix", "expected a list of rows of four numbers (A, C, G, T)")
+    for i, row in enumerate(rows):
+        for value in row:
+            checker.number(value, f"{key}.matrix[{i}]", 0)
+        if sum(row) <= 0:
+            checker.fail(f"{key}.matrix[{i}]", "a row needs a positive weight on some base")
+    if not 4 <= len(rows) <= 50:
+        checker.fail(f"{key}.matrix", f"width must be 4-50 positions, got {len(rows)}")
+    return matrix_from_rows(name, rows, name)
+
+
+def _parse_species(checker: _Checker, top: dict) -> dict[str, SpeciesModel]:
+    section = checker.mapping(top.get("species") or {}, "species")
+    checker.known_keys(section, "species", set(SPECIES_IDS))
+    out = {}
+    for sp in SPECIES_IDS:
+        entry = checker.mapping(section.get(sp) or {}, f"species.{sp}")
+        checker.known_keys(entry, f"species.{sp}", {"gc", "trans_offset_log2"})
+        gc = entry.get("gc")
+        if gc is not None:
+            gc = checker.number(gc, f"species.{sp}.gc", 0.1, 0.9)
+        offset = checker.number(entry.get("trans_offset_log2", 0.0),
+                                f"species.{sp}.trans_offset_log2", -10, 10)
+        out[sp] = SpeciesModel(gc, offset)
+    return out
 
 
 def _parse_simple(checker: _Checker, top: dict, section_name: str, cls: type) -> Any:
@@ -403,6 +603,13 @@ def _check_evolution(checker: _Checker, evo: Evolution) -> None:
     checker.number(evo.substitution_rate, "evolution.substitution_rate", 0, 0.5)
     checker.number(evo.indel_rate, "evolution.indel_rate", 0, 0.05)
     checker.number(evo.indel_mean_length, "evolution.indel_mean_length", 1, 50)
+    checker.number(evo.coding_substitution_ratio, "evolution.coding_substitution_ratio", 0, 1)
+    checker.number(evo.transposon_rate, "evolution.transposon_rate", 0, 2)
+    checker.number(evo.annotation_offset_sd, "evolution.annotation_offset_sd", 0, 100)
+    if not 20 <= evo.transposon_length_min <= evo.transposon_length_max <= 5000:
+        checker.fail("evolution", "need 20 <= transposon_length_min <= transposon_length_max "
+                                  f"<= 5000, got {evo.transposon_length_min}.."
+                                  f"{evo.transposon_length_max}")
     if evo.gene_loss_probability + evo.duplication_probability > 0.5:
         checker.fail("evolution", "gene_loss_probability + duplication_probability must be <= 0.5")
     if evo.species_specific_fraction > 0.5:

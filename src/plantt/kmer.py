@@ -37,9 +37,7 @@ per k (the Gram matrix of 2,264-6,800 windows alone takes 4-22 s). Counting take
 from __future__ import annotations
 
 import json
-import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +49,20 @@ from scipy import sparse
 
 from plantt.encoding import N_CODE, decode
 from plantt.io import InputError, PathLike, atomic_open, atomic_path, get_logger
-from plantt.metrics import regression_metrics
+from plantt.ridge import (
+    GridRows,
+    as_float,
+    as_int,
+    as_tuple,
+    check_alphas,
+    check_code_values,
+    check_codes,
+    check_rows,
+    fit_grid,
+    n_blocks_of,
+    pair_rows,
+    sequence_rows,
+)
 from plantt.train import PairSet, SequenceSet
 
 log = get_logger("kmer")
@@ -74,28 +85,6 @@ _CHUNK_ROWS = 256
 _SCORE_ROWS = 4096
 
 
-def _as_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return int(value)
-    raise ValueError(f"{name} must be an integer, got {value!r}")
-
-
-def _as_float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
-def _as_tuple(value: Any) -> tuple[Any, ...]:
-    if isinstance(value, list | tuple | np.ndarray):
-        return tuple(value)
-    return (value,)
-
-
 @dataclass(frozen=True)
 class KmerSettings:
     """The grid the baseline is chosen from: k-mer lengths, block length and ridge penalties."""
@@ -107,9 +96,9 @@ class KmerSettings:
     def __post_init__(self) -> None:
         # Normalised here (frozen: object.__setattr__) so that KmerSettings(ks=[6]) is the same
         # object as KmerSettings(ks=(6,)) and compares and serialises alike.
-        ks = tuple(_as_int("ks", k) for k in _as_tuple(self.ks))
-        alphas = tuple(_as_float("alphas", a) for a in _as_tuple(self.alphas))
-        block_length = _as_int("block_length", self.block_length)
+        ks = tuple(as_int("ks", k) for k in as_tuple(self.ks))
+        alphas = check_alphas(self.alphas)
+        block_length = as_int("block_length", self.block_length)
         if not ks:
             raise ValueError("ks: give at least one k-mer length")
         bad = [k for k in ks if not 1 <= k <= MAX_K]
@@ -119,13 +108,6 @@ class KmerSettings:
             raise ValueError(f"ks: a k-mer length appears twice in {list(ks)}")
         if block_length < 1:
             raise ValueError(f"block_length must be at least 1, got {block_length}")
-        if not alphas:
-            raise ValueError("alphas: give at least one ridge penalty")
-        bad_alphas = [a for a in alphas if not (math.isfinite(a) and a > 0)]
-        if bad_alphas:
-            raise ValueError(f"alphas: ridge penalties must be finite and > 0, got {bad_alphas}")
-        if len(set(alphas)) != len(alphas):
-            raise ValueError(f"alphas: a penalty appears twice in {list(alphas)}")
         object.__setattr__(self, "ks", ks)
         object.__setattr__(self, "alphas", alphas)
         object.__setattr__(self, "block_length", block_length)
@@ -155,20 +137,6 @@ class KmerSettings:
         return {"ks": list(self.ks), "block_length": self.block_length, "alphas": list(self.alphas)}
 
 
-def n_blocks_of(length: int, block_length: int) -> int:
-    """Blocks of a window: the last one may be shorter than ``block_length``."""
-    return max(1, -(-int(length) // int(block_length)))
-
-
-def _check_codes(codes: np.ndarray) -> None:
-    if codes.ndim != 2:
-        raise ValueError(f"codes must be a 2-D array (windows x bases), got {codes.ndim}-D")
-    if not np.issubdtype(codes.dtype, np.integer):
-        raise ValueError(f"codes must be integers (A=0 C=1 G=2 T=3 N=4), got {codes.dtype}")
-    if codes.shape[1] == 0:
-        raise ValueError("codes have no bases")
-
-
 def kmer_block_counts(codes: np.ndarray, k: int, block_length: int) -> sparse.csr_matrix:
     """Counts of every k-mer in each block of every window: rows windows, columns
     ``block * 4**k + kmer_index`` (float64, canonical CSR: sorted indices, no duplicates).
@@ -178,9 +146,9 @@ def kmer_block_counts(codes: np.ndarray, k: int, block_length: int) -> sparse.cs
     3,000 bases: 0.75 s for any k of 6-8 on one core).
     """
     codes = np.asarray(codes)
-    _check_codes(codes)
-    k = _as_int("k", k)
-    block_length = _as_int("block_length", block_length)
+    check_codes(codes)
+    k = as_int("k", k)
+    block_length = as_int("block_length", block_length)
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be 1 to {MAX_K}, got {k}")
     if block_length < 1:
@@ -197,9 +165,7 @@ def kmer_block_counts(codes: np.ndarray, k: int, block_length: int) -> sparse.cs
     data, indices, row_sizes = [], [], []
     for start in range(0, n, _CHUNK_ROWS):
         chunk = np.asarray(codes[start:start + _CHUNK_ROWS])
-        if chunk.min() < 0 or chunk.max() > N_CODE:
-            raise ValueError(f"codes must be 0-{N_CODE} (A=0 C=1 G=2 T=3 N=4); found values from "
-                             f"{chunk.min()} to {chunk.max()}")
+        check_code_values(chunk)
         chunk = chunk.astype(np.uint8, copy=False)
         rows = chunk.shape[0]
         index = np.zeros((rows, span), dtype=index_dtype)
@@ -231,17 +197,6 @@ def kmer_block_counts(codes: np.ndarray, k: int, block_length: int) -> sparse.cs
 def _kmer_text(index: int, k: int) -> str:
     """The k-mer of column ``index`` (first base most significant)."""
     return decode(np.array([(index >> (2 * (k - 1 - j))) & 3 for j in range(k)]))
-
-
-def _check_rows(idx: np.ndarray, n_rows: int, name: str) -> np.ndarray:
-    idx = np.asarray(idx)
-    if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
-        raise ValueError(f"{name} must be a 1-d array of row indices")
-    idx = idx.astype(np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= n_rows):
-        raise ValueError(f"{name}: row indices must be 0 to {n_rows - 1}, found {idx.min()} to "
-                         f"{idx.max()}")
-    return idx
 
 
 @dataclass
@@ -289,9 +244,9 @@ class KmerRidge:
         """``coef . counts`` of rows ``idx`` of ``codes`` (no intercept), each distinct row counted
         once."""
         codes = np.asarray(codes)
-        _check_codes(codes)
+        check_codes(codes)
         self._check_length(codes)
-        idx = _check_rows(idx, codes.shape[0], "idx")
+        idx = check_rows(idx, codes.shape[0], "idx")
         rows, inverse = np.unique(idx, return_inverse=True)
         scores = np.empty(rows.size, dtype=np.float64)
         for start in range(0, rows.size, _SCORE_ROWS):
@@ -376,12 +331,12 @@ class KmerRidge:
             raise InputError(npz_path, f"not a .npz archive: {err}") from None
         try:
             settings = info.get("settings")
-            return cls(k=_as_int("k", info["k"]), alpha=_as_float("alpha", info["alpha"]),
-                       block_length=_as_int("block_length", info["block_length"]), coef=coef,
-                       intercept=_as_float("intercept", info["intercept"]),
+            return cls(k=as_int("k", info["k"]), alpha=as_float("alpha", info["alpha"]),
+                       block_length=as_int("block_length", info["block_length"]), coef=coef,
+                       intercept=as_float("intercept", info["intercept"]),
                        paired=bool(info["paired"]),
                        seq_len=None if info.get("seq_len") is None else
-                       _as_int("seq_len", info["seq_len"]),
+                       as_int("seq_len", info["seq_len"]),
                        settings=None if settings is None else KmerSettings.from_dict(settings))
         except (TypeError, ValueError) as err:
             raise InputError(json_path, str(err)) from None
@@ -398,60 +353,26 @@ def _ridge(x: sparse.csr_matrix, y: np.ndarray, alpha: float, intercept: bool
             float(model.intercept_) if intercept else 0.0)
 
 
-def _check_targets(target: np.ndarray, name: str) -> np.ndarray:
-    target = np.asarray(target, dtype=np.float64)
-    if target.size == 0:
-        raise ValueError(f"the {name} set is empty: the k-mer baseline needs training pairs or "
-                         "sequences, and validation ones to choose k and alpha")
-    if not np.all(np.isfinite(target)):
-        raise ValueError(f"{name} targets must be finite")
-    return target
+BASELINE = "the k-mer baseline"
+CHOICES = "k and alpha"
 
 
-def _selection_key(row: dict[str, Any]) -> tuple[float, int, float]:
-    """Best validation Spearman first (an undefined one last), then smaller k, then larger alpha."""
-    rho = row["val_spearman"]
-    return (-rho if math.isfinite(rho) else math.inf, row["k"], -row["alpha"])
+def _lsqr_path(x: sparse.csr_matrix, y: np.ndarray, alphas: Sequence[float], intercept: bool
+               ) -> list[tuple[np.ndarray, float]]:
+    return [_ridge(x, y, alpha, intercept) for alpha in alphas]
 
 
-def _fit_grid(codes: np.ndarray, used: np.ndarray, settings: KmerSettings, paired: bool,
-              design: Callable[[sparse.csr_matrix], sparse.csr_matrix], y: np.ndarray,
-              validation: Callable[[np.ndarray], np.ndarray], y_val: np.ndarray
+def _fit_grid(codes: np.ndarray, rows: GridRows, settings: KmerSettings
               ) -> tuple[KmerRidge, pd.DataFrame]:
-    """Fit every (k, alpha) and keep the best on validation.
-
-    ``used``: the distinct rows of ``codes`` the sets refer to, each counted once per k;
-    ``design`` builds the training matrix from their counts, ``validation`` the validation
-    predictions from their scores ``counts . coef + intercept``.
-    """
-    subset = np.asarray(codes[used])
-    rows: list[dict[str, Any]] = []
-    best: tuple[tuple[float, int, float], KmerRidge] | None = None
-    for k in settings.ks:
-        started = time.perf_counter()
-        counts = kmer_block_counts(subset, k, settings.block_length)
-        x = design(counts)
-        log.info("k=%d: %d features, %d non-zero counts in %d training rows (%.1f s)", k,
-                 x.shape[1], x.nnz, x.shape[0], time.perf_counter() - started)
-        for alpha in settings.alphas:
-            started = time.perf_counter()
-            coef, intercept = _ridge(x, y, alpha, intercept=not paired)
-            metrics = regression_metrics(y_val, validation(counts @ coef + intercept))
-            row = {"k": k, "alpha": alpha, "val_spearman": metrics["spearman"],
-                   "val_pearson": metrics["pearson"]}
-            rows.append(row)
-            log.info("k=%d alpha=%g: validation Spearman %.4f, Pearson %.4f (%.1f s)", k, alpha,
-                     row["val_spearman"], row["val_pearson"], time.perf_counter() - started)
-            key = _selection_key(row)
-            if best is None or key < best[0]:
-                best = (key, KmerRidge(k=k, alpha=alpha, block_length=settings.block_length,
-                                       coef=coef, intercept=intercept, paired=paired,
-                                       seq_len=int(codes.shape[1]), settings=settings))
-    assert best is not None  # settings hold at least one k and one alpha
-    model = best[1]
-    table = pd.DataFrame(rows, columns=SELECTION_COLUMNS[:-1])
-    table["chosen"] = (table["k"] == model.k) & (table["alpha"] == model.alpha)
-    log.info("chosen: k=%d alpha=%g", model.k, model.alpha)
+    """Fit every (k, alpha) and keep the best on validation (:func:`plantt.ridge.fit_grid`; ties:
+    smaller k, then larger alpha), the distinct rows ``rows.used`` counted once per k."""
+    subset = np.asarray(codes[rows.used])
+    choice, table = fit_grid(rows, "k", settings.ks, settings.alphas,
+                             lambda k: kmer_block_counts(subset, k, settings.block_length),
+                             _lsqr_path, lambda k: k, log)
+    model = KmerRidge(k=choice.value, alpha=choice.alpha, block_length=settings.block_length,
+                      coef=choice.coef, intercept=choice.intercept, paired=rows.paired,
+                      seq_len=int(codes.shape[1]), settings=settings)
     return model, table
 
 
@@ -467,18 +388,10 @@ def fit_kmer_pairs(codes: np.ndarray, train: PairSet, val: PairSet, settings: Km
     3,000-base windows (2,664 genes), default grid: 8.2 s of CPU in all (counting and the design
     matrix 0.5-1.1 s per k, each LSQR fit 0.5-1.2 s).
     """
-    train, val = PairSet.coerce(train), PairSet.coerce(val)
     codes = np.asarray(codes)
-    _check_codes(codes)
-    y = _check_targets(train.target, "training")
-    y_val = _check_targets(val.target, "validation")
-    groups = [_check_rows(idx, codes.shape[0], name) for idx, name in (
-        (train.idx_a, "train idx_a"), (train.idx_b, "train idx_b"),
-        (val.idx_a, "validation idx_a"), (val.idx_b, "validation idx_b"))]
-    used = np.unique(np.concatenate(groups))
-    ta, tb, va, vb = (np.searchsorted(used, idx) for idx in groups)
-    return _fit_grid(codes, used, settings, True, lambda counts: counts[ta] - counts[tb], y,
-                     lambda scores: scores[va] - scores[vb], y_val)
+    check_codes(codes)
+    return _fit_grid(codes, pair_rows(codes, PairSet.coerce(train), PairSet.coerce(val),
+                                      BASELINE, CHOICES), settings)
 
 
 def fit_kmer_sequences(codes: np.ndarray, train: SequenceSet, val: SequenceSet,
@@ -486,12 +399,5 @@ def fit_kmer_sequences(codes: np.ndarray, train: SequenceSet, val: SequenceSet,
     """Fit the baseline on single sequences (with intercept) and choose k and alpha on the
     validation sequences; returns the model and the selection table as :func:`fit_kmer_pairs`."""
     codes = np.asarray(codes)
-    _check_codes(codes)
-    y = _check_targets(train.target, "training")
-    y_val = _check_targets(val.target, "validation")
-    train_idx = _check_rows(train.idx, codes.shape[0], "train idx")
-    val_idx = _check_rows(val.idx, codes.shape[0], "validation idx")
-    used = np.unique(np.concatenate([train_idx, val_idx]))
-    t, v = np.searchsorted(used, train_idx), np.searchsorted(used, val_idx)
-    return _fit_grid(codes, used, settings, False, lambda counts: counts[t], y,
-                     lambda scores: scores[v], y_val)
+    check_codes(codes)
+    return _fit_grid(codes, sequence_rows(codes, train, val, BASELINE, CHOICES), settings)

@@ -29,8 +29,10 @@ DESCRIPTIONS = {
 Train one model on one cross-validation fold of an assay and predict that fold's test pairs.
 Models: plantt (the two-tower CNN), washburn (the Washburn et al. 2019 classifier),
 plantt_shuffled (PlanTT trained on permuted labels, a control), kmer (a ridge regression on k-mer
-counts) and plantt_from_<assay> (PlanTT started from --init-weights). Writes weights.pt,
-model.json, history.tsv and predictions.tsv into --out-dir.""",
+counts), pwm (a ridge regression on the occupancy of known plant TF matrices, JASPAR) and
+plantt_from_<assay> (PlanTT started from --init-weights). Writes weights.pt, model.json,
+history.tsv and predictions.tsv into --out-dir (kmer: kmer_model.npz, kmer_model.json and
+selection.tsv instead of the first three; pwm: pwm_model.npz, pwm_model.json, selection.tsv).""",
     "evaluate": """\
 Metrics of every fold and model from predictions.tsv files (Spearman, Pearson, R², MSE for
 regression models; balanced accuracy, F1 and AUROC for all), and their mean ± SD across folds.""",
@@ -132,12 +134,14 @@ def _register_training(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--fold", required=True, type=int, help="the fold to train (0-based)")
     train.add_argument("--assay", required=True, help="assay name, recorded with the model")
     train.add_argument("--architecture", dest="model", default="plantt",
-                       help="what to train: plantt, washburn, plantt_shuffled, kmer or "
+                       help="what to train: plantt, washburn, plantt_shuffled, kmer, pwm or "
                             "plantt_from_<assay> (default plantt)")
     train.add_argument("--out-dir", dest="out", required=True, help="model directory to write")
     train.add_argument("--config", help="YAML of training settings (TrainSettings fields; for "
                                         "--architecture kmer, KmerSettings fields: ks, block_length, "
-                                        "alphas)")
+                                        "alphas; for pwm, PwmSettings fields: release, collection, "
+                                        "tax_group, motif_file, block_lengths, alphas, feature, "
+                                        "threshold, temperature)")
     train.add_argument("--set", help="JSON object of settings overriding --config")
     train.add_argument("--init-weights", help="weights.pt to start from (sequential training)")
     train.add_argument("--init-splits", help="the splits TSV the --init-weights model was trained "

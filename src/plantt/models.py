@@ -289,6 +289,14 @@ PLANTT_PRESETS: dict[str, TowerSettings] = {
         stage_kernels=(1,), blocks_per_stage=0, max_channels=96, dropout=0.0, readout_bins=30,
         readout_channels=None, readout_pool="sum", embedding_dim=1,
     ),
+    # The small-data recipe's tower (config train.recipes.small_data): the motif tower with 160
+    # detectors, room for 48 known matrices in both orientations (TrainSettings
+    # seed_stem_matrices) and about 20 k-mers per k.
+    "primed": TowerSettings(
+        stem_channels=160, stem_stride=1, stem_kernel=15, stem_pool=True, stem_batchnorm=False,
+        stage_kernels=(1,), blocks_per_stage=0, max_channels=160, dropout=0.0, readout_bins=30,
+        readout_channels=None, readout_pool="sum", embedding_dim=1,
+    ),
 }
 
 WASHBURN_PRESETS: dict[str, WashburnSettings] = {
@@ -549,6 +557,43 @@ def seed_detectors(conv: nn.Conv1d, kmers: list[str], weight: float = 1.0) -> in
             conv.weight[f, codes, torch.arange(offset, offset + k)] = weight
             conv.bias[f] = -weight * (k - 1)
     return len(kmers)
+
+
+def seed_matrix_detectors(conv: nn.Conv1d, matrices: list[Any], threshold: float = 0.8,
+                          first: int = 0) -> int:
+    """Make filters ``first, first + 1, ...`` of a stride-1 convolution on one-hot DNA detectors
+    of position weight matrices (:class:`plantt.jaspar.PositionMatrix`); returns how many.
+
+    A filter holds the matrix's log-odds scaled so that its output is the site's relative score
+    minus ``threshold`` (centred in the kernel; a matrix wider than the kernel keeps its most
+    informative ``kernel`` columns): after a ReLU it is zero except at sites scoring above the
+    threshold, and grows with their score. The caller passes both orientations where both
+    strands count. Training may then reshape them.
+    """
+    kernel = conv.kernel_size[0]
+    if conv.in_channels != 4 or conv.stride[0] != 1 or conv.groups != 1:
+        raise ValueError("matrix seeding needs a stride-1 convolution over 4 one-hot channels")
+    if conv.bias is None:
+        raise ValueError("matrix seeding needs a convolution with a bias (no batch norm after it)")
+    if first + len(matrices) > conv.out_channels:
+        raise ValueError(f"{len(matrices)} matrices from filter {first} for {conv.out_channels} "
+                         f"filters")
+    with torch.no_grad():
+        for f, matrix in enumerate(matrices, start=first):
+            log_odds = np.asarray(matrix.log_odds(), dtype=np.float64)
+            if len(log_odds) > kernel:
+                span = log_odds.max(axis=1) - log_odds.min(axis=1)
+                window = np.convolve(span, np.ones(kernel), mode="valid")
+                start = int(np.argmax(window))
+                log_odds = log_odds[start:start + kernel]
+            lo, hi = float(log_odds.min(axis=1).sum()), float(log_odds.max(axis=1).sum())
+            scale = hi - lo if hi > lo else 1.0
+            offset = (kernel - len(log_odds)) // 2
+            conv.weight[f].zero_()
+            conv.weight[f, :, offset:offset + len(log_odds)] = torch.from_numpy(
+                (log_odds / scale).T.copy()).to(conv.weight.dtype)
+            conv.bias[f] = -(lo / scale) - threshold
+    return len(matrices)
 
 
 class TwoTower(nn.Module):

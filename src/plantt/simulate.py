@@ -40,9 +40,8 @@ from plantt.grammar import (
     Grammar,
     Motif,
     count_gene_motifs,
-    default_grammar_path,
     load_grammar,
-    occurrence_starts,
+    resolve_grammar_path,
 )
 from plantt.io import InputError, PathLike, atomic_open, atomic_path, get_logger, write_tsv
 
@@ -238,9 +237,21 @@ def _motif_window(locus: Locus, motif: Motif, seq_length: int) -> tuple[int, int
     return max(anchor + motif.start, 0), min(anchor + motif.end, seq_length)
 
 
+def motif_site(motif: Motif, rng: np.random.Generator) -> np.ndarray:
+    """One site to plant: the word, or a site drawn from the matrix (its relative score at least
+    ``min_score``); on ``either`` strand, reverse-complemented half of the time."""
+    if motif.matrix is None:
+        codes = motif.codes.copy()
+    else:
+        codes = motif.matrix.sample_site(rng, motif.min_score)
+    if motif.strand == "either" and rng.random() < 0.5:
+        codes = reverse_complement_codes(codes)
+    return codes
+
+
 def _plant_motif(seq: np.ndarray, locus: Locus, motif: Motif, rng: np.random.Generator) -> None:
-    """Write one copy of the motif at a random position inside its region (in place)."""
-    codes = motif.codes
+    """Write one site of the motif at a random position inside its region (in place)."""
+    codes = motif_site(motif, rng)
     lo, hi = _motif_window(locus, motif, len(seq))
     if hi - lo < len(codes):
         return
@@ -248,18 +259,71 @@ def _plant_motif(seq: np.ndarray, locus: Locus, motif: Motif, rng: np.random.Gen
     seq[pos:pos + len(codes)] = codes
 
 
+def _region_sites(seq: np.ndarray, locus: Locus, motif: Motif) -> tuple[np.ndarray, float]:
+    """Locus indices of the motif's sites that count (weight > 0) and their weighted count."""
+    anchor = locus.tss_index if motif.anchor == "tss" else locus.tts_index
+    lo, hi = anchor + motif.start, anchor + motif.end
+    a, b = max(lo - motif.margin, 0), min(hi + motif.margin, len(seq))
+    if b <= a:
+        return np.zeros(0, dtype=np.int64), 0.0
+    starts = motif.site_starts(seq[a:b])
+    weights = motif.site_weights(starts, lo - a, hi - a)
+    return a + starts[weights > 0], float(weights.sum())
+
+
 def _region_occurrences(seq: np.ndarray, locus: Locus, motif: Motif) -> np.ndarray:
-    lo, hi = _motif_window(locus, motif, len(seq))
-    return lo + occurrence_starts(seq[lo:hi], motif.codes)
+    return _region_sites(seq, locus, motif)[0]
 
 
-def _substitute(seq: np.ndarray, positions: np.ndarray, rng: np.random.Generator) -> None:
-    """Replace the bases at ``positions`` by a different random base (in place)."""
-    seq[positions] = (seq[positions] + rng.integers(1, 4, size=len(positions))) % 4
+def _substitute(seq: np.ndarray, positions: np.ndarray, rng: np.random.Generator,
+                composition: np.ndarray | None = None) -> None:
+    """Replace the bases at ``positions`` by a different base (in place): uniformly among the
+    three others, or drawn from ``composition`` (A, C, G, T) among them."""
+    if composition is None:
+        seq[positions] = (seq[positions] + rng.integers(1, 4, size=len(positions))) % 4
+        return
+    old = seq[positions].astype(np.int64)
+    weights = np.tile(composition, (len(positions), 1))
+    weights[np.arange(len(positions)), old] = 0.0
+    cum = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+    seq[positions] = np.minimum((rng.random((len(positions), 1)) > cum).sum(axis=1), 3)
+
+
+def species_composition(grammar: Grammar, species: str) -> np.ndarray | None:
+    """Base composition (A, C, G, T) a species' branch writes, or None (the version-1 rule)."""
+    gc = grammar.species[species].gc if species in grammar.species else None
+    if gc is None:
+        return None
+    return np.array([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2])
+
+
+def transposon_families(seed: int, n: int = 6) -> list[np.ndarray]:
+    """The consensus sequences of a few transposon families (AT-rich, 1.5-3 kb)."""
+    rng = np.random.default_rng([seed, 97])
+    return [_random_codes(rng, int(rng.integers(1500, 3000)), np.array([0.33, 0.17, 0.17, 0.33]))
+            for _ in range(n)]
+
+
+def _insert_transposons(seg: np.ndarray, evo: Evolution, families: list[np.ndarray],
+                        rng: np.random.Generator) -> np.ndarray:
+    """Insert fragments of transposon families (10% diverged, either orientation) into a flank."""
+    n = rng.poisson(evo.transposon_rate * len(seg) / 1000.0)
+    for _ in range(n):
+        family = families[int(rng.integers(len(families)))]
+        length = int(rng.integers(evo.transposon_length_min, evo.transposon_length_max + 1))
+        length = min(length, len(family))
+        start = int(rng.integers(0, len(family) - length + 1))
+        copy = family[start:start + length].copy()
+        _substitute(copy, np.flatnonzero(rng.random(length) < 0.1), rng)
+        if rng.random() < 0.5:
+            copy = reverse_complement_codes(copy)
+        at = int(rng.integers(0, len(seg) + 1))
+        seg = np.concatenate([seg[:at], copy, seg[at:]])
+    return seg
 
 
 def _apply_indels(seg: np.ndarray, kind: str, evo: Evolution,
-                  rng: np.random.Generator) -> np.ndarray:
+                  rng: np.random.Generator, composition: np.ndarray | None = None) -> np.ndarray:
     """Random insertions and deletions; coding exons only get multiples of 3 (keeps the frame)."""
     n = rng.poisson(evo.indel_rate * len(seg))
     if n == 0:
@@ -278,7 +342,8 @@ def _apply_indels(seg: np.ndarray, kind: str, evo: Evolution,
         keep[:] = True
     ins_lengths = lengths[~deletion]
     ins_at = rng.integers(3, max(len(seg) - 2, 4), size=len(ins_lengths))
-    inserted = _random_codes(rng, int(ins_lengths.sum()))
+    inserted = _random_codes(rng, int(ins_lengths.sum()),
+                             _BASE_P if composition is None else composition)
     where = np.repeat(ins_at, ins_lengths)
     new_seg = np.insert(seg, where, inserted)
     new_keep = np.insert(keep, where, True)
@@ -315,24 +380,41 @@ def _is_stop(codon: np.ndarray) -> bool:
     return int(codon[0]) * 16 + int(codon[1]) * 4 + int(codon[2]) in _STOP_SET
 
 
-def evolve_locus(ancestor: Locus, grammar: Grammar, rng: np.random.Generator) -> Locus:
-    """One species branch: substitutions, indels, motif losses, motif gains, structure fixes."""
+def evolve_locus(ancestor: Locus, grammar: Grammar, rng: np.random.Generator,
+                 composition: np.ndarray | None = None,
+                 transposons: list[np.ndarray] | None = None) -> Locus:
+    """One species branch: substitutions (slower in coding exons where the grammar says so),
+    indels, transposon insertions into the flanks, motif losses, motif gains, structure fixes.
+    ``composition``: the bases the branch writes (None: uniform substitutions, the ancestor's
+    composition for insertions)."""
     evo = grammar.evolution
     seq = ancestor.sequence.copy()
-    n_sub = rng.binomial(len(seq), evo.substitution_rate)
-    _substitute(seq, rng.integers(0, len(seq), size=n_sub), rng)
+    if evo.coding_substitution_ratio == 1.0:
+        n_sub = rng.binomial(len(seq), evo.substitution_rate)
+        positions = rng.integers(0, len(seq), size=n_sub)
+    else:
+        rate = np.concatenate([
+            np.full(len(s), evo.substitution_rate
+                    * (evo.coding_substitution_ratio if ancestor.kind(i) == "exon" else 1.0))
+            for i, s in enumerate(ancestor.segments)])
+        positions = np.flatnonzero(rng.random(len(seq)) < rate)
+    _substitute(seq, positions, rng, composition)
     mutated = ancestor.with_sequence(seq)
-    segments = [_apply_indels(s, mutated.kind(i), evo, rng) for i, s in enumerate(mutated.segments)]
+    segments = [_apply_indels(s, mutated.kind(i), evo, rng, composition)
+                for i, s in enumerate(mutated.segments)]
+    if evo.transposon_rate > 0 and transposons:
+        for i in (0, len(segments) - 1):
+            segments[i] = _insert_transposons(segments[i], evo, transposons, rng)
     locus = Locus(segments, ancestor.family)
     seq = locus.sequence
     for motif in grammar.motifs:
         hits = _region_occurrences(seq, locus, motif)
         lost = hits[rng.random(len(hits)) < evo.motif_loss_probability]
         if len(lost):
-            _substitute(seq, lost + rng.integers(0, len(motif.sequence), size=len(lost)), rng)
+            _substitute(seq, lost + rng.integers(0, motif.width, size=len(lost)), rng)
     for motif in grammar.motifs:
         if rng.random() < evo.motif_gain_probability:
-            if len(_region_occurrences(seq, locus, motif)) < motif.max_count:
+            if _region_sites(seq, locus, motif)[1] < motif.max_count:
                 _plant_motif(seq, locus, motif, rng)
     return _fix_gene_structure(locus.with_sequence(seq))
 
@@ -350,6 +432,11 @@ class SimGene:
     family: str
     contig: int
     n_exons: int
+    # The gene as the annotation gives it (GFF3): its TSS and TTS off the true ones by these
+    # many bases, positive outward (annotation_offset_sd; None: the true gene).
+    annotated: Gene | None = None
+    tss_offset: int = 0
+    tts_offset: int = 0
 
 
 @dataclass
@@ -375,7 +462,8 @@ def _count_for(probability: float, n: int) -> int:
 
 
 def species_loci(ancestors: list[Locus], grammar: Grammar, species_index: int,
-                 rng: np.random.Generator) -> list[Locus]:
+                 rng: np.random.Generator, transposons: list[np.ndarray] | None = None
+                 ) -> list[Locus]:
     """The gene copies one species inherits: most families, some twice, plus a few new genes."""
     evo = grammar.evolution
     n_fam = len(ancestors)
@@ -385,20 +473,22 @@ def species_loci(ancestors: list[Locus], grammar: Grammar, species_index: int,
     lost = set(order[:n_lost].tolist())
     duplicated = set(order[n_lost:n_lost + n_dup].tolist())
     loci: list[Locus] = []
+    name = SPECIES[species_index].species
+    composition = species_composition(grammar, name)
     for f, ancestor in enumerate(ancestors):
         if f in lost:
             continue
-        loci.append(evolve_locus(ancestor, grammar, rng))
+        loci.append(evolve_locus(ancestor, grammar, rng, composition, transposons))
         if f in duplicated:
-            loci.append(evolve_locus(ancestor, grammar, rng))
-    name = SPECIES[species_index].species
+            loci.append(evolve_locus(ancestor, grammar, rng, composition, transposons))
     for k in range(_count_for(evo.species_specific_fraction, n_fam)):
         loci.append(make_locus(rng, grammar, f"{name}_specific{k + 1:04d}"))
     return loci
 
 
 def assemble_genome(info: SpeciesInfo, loci: list[Locus], n_contigs: int,
-                    rng: np.random.Generator) -> SpeciesGenome:
+                    rng: np.random.Generator, annotation_offset_sd: float = 0.0,
+                    composition: np.ndarray | None = None) -> SpeciesGenome:
     """Shuffle the loci onto contigs, on random strands, separated by unrelated filler.
 
     Flanks are shortened where genes sit close to a contig end (first contig: start, second
@@ -416,12 +506,44 @@ def assemble_genome(info: SpeciesInfo, loci: list[Locus], n_contigs: int,
         placed = [(loci[order[k]], str(strands[k])) for k in chunk]
         trim_start = c == 0 or rng.random() < 0.3
         trim_end = c == min(1, n_contigs - 1) or rng.random() < 0.3
-        _build_contig(genome, c, placed, trim_start, trim_end, rng)
+        _build_contig(genome, c, placed, trim_start, trim_end, rng,
+                      _BASE_P if composition is None else composition)
+    if annotation_offset_sd > 0:
+        offsets = np.rint(rng.normal(0.0, annotation_offset_sd, size=(len(genome.genes), 2)))
+        for sg, (tss_off, tts_off) in zip(genome.genes, offsets.astype(int).tolist(), strict=True):
+            _annotate_off(sg, tss_off, tts_off, len(genome.contigs[sg.contig]))
     return genome
 
 
+def _annotate_off(sg: SimGene, tss_offset: int, tts_offset: int, contig_length: int) -> None:
+    """Give ``sg`` an annotated gene whose TSS and TTS lie ``tss_offset``/``tts_offset`` bases
+    outward (negative: inward) of the true ones; inward offsets leave 30 bases of the end exons
+    and outward ones stay on the contig."""
+    gene = sg.gene
+    exons = sorted(gene.transcripts[f"{gene.gene_id}.1"].exons)
+    first, last = (exons[0], exons[-1]) if gene.strand == "+" else (exons[-1], exons[0])
+    tss_offset = max(tss_offset, -(first[1] - first[0] - 30))
+    tts_offset = max(tts_offset, -(last[1] - last[0] - 30))
+    if len(exons) == 1:
+        room = exons[0][1] - exons[0][0] - 60
+        tss_offset, tts_offset = max(tss_offset, -room // 2), max(tts_offset, -room // 2)
+    left, right = (tss_offset, tts_offset) if gene.strand == "+" else (tts_offset, tss_offset)
+    left = min(left, gene.start)
+    right = min(right, contig_length - gene.end)
+    start, end = gene.start - left, gene.end + right
+    new_exons = [list(e) for e in exons]
+    new_exons[0][0], new_exons[-1][1] = start, end
+    new_exons = [tuple(e) for e in new_exons]
+    annotated = Gene(gene.gene_id, gene.seqid, start, end, gene.strand)
+    tid = f"{gene.gene_id}.1"
+    annotated.transcripts[tid] = Transcript(tid, new_exons, list(new_exons))
+    sg.annotated = annotated
+    sg.tss_offset, sg.tts_offset = (left, right) if gene.strand == "+" else (right, left)
+
+
 def _build_contig(genome: SpeciesGenome, c: int, placed: list[tuple[Locus, str]],
-                  trim_start: bool, trim_end: bool, rng: np.random.Generator) -> None:
+                  trim_start: bool, trim_end: bool, rng: np.random.Generator,
+                  composition: np.ndarray = _BASE_P) -> None:
     """Lay out one contig's loci (appending the contig, its mask and its genes to ``genome``)."""
     pieces: list[np.ndarray] = []
     cursor = 0
@@ -436,7 +558,8 @@ def _build_contig(genome: SpeciesGenome, c: int, placed: list[tuple[Locus, str]]
         else:
             new_left = int(rng.integers(250, 700)) if close[j] else left_len
             filler = int(rng.integers(0, 150)) if close[j] else int(rng.integers(100, 1500))
-        spacer = [_random_codes(rng, filler)] + ([_n_gap(rng)] if j == n_gap_at else [])
+        spacer = [_random_codes(rng, filler, composition)] + (
+            [_n_gap(rng)] if j == n_gap_at else [])
         pieces += spacer
         cursor += sum(len(p) for p in spacer)
         new_right = right_len
@@ -456,7 +579,7 @@ def _build_contig(genome: SpeciesGenome, c: int, placed: list[tuple[Locus, str]]
         gene.transcripts[f"{gene_id}.1"] = Transcript(f"{gene_id}.1", exons, list(exons))
         genome.genes.append(SimGene(gene, locus.family, c, locus.n_exons))
     if not trim_end:
-        pieces.append(_random_codes(rng, int(rng.integers(200, 1200))))
+        pieces.append(_random_codes(rng, int(rng.integers(200, 1200)), composition))
     contig = np.concatenate(pieces)
     genome.contigs.append(contig)
     genome.lower.append(_soft_mask(contig, bodies, rng))
@@ -519,6 +642,8 @@ def compute_truth(genome: SpeciesGenome, grammar: Grammar,
     species = genome.info.species
     pause_base = grammar.proseq.pause_strength.get(species, 0.0)
     rna = grammar.rnaseq
+    model = grammar.species.get(species)
+    trans_offset = model.trans_offset_log2 if model is not None else 0.0
     for sg in genome.genes:
         gene = sg.gene
         contig = genome.contigs[sg.contig]
@@ -535,6 +660,7 @@ def compute_truth(genome: SpeciesGenome, grammar: Grammar,
             row[f"{process.name}_log2_grammar"] = grammar_part
             row[f"{process.name}_log2_noise"] = noise
             log2_total[process.name] = process.baseline_log2 + grammar_part + noise
+        log2_total["transcription"] += trans_offset
         row["transcription"] = 2.0 ** log2_total["transcription"]
         row["stability"] = 2.0 ** log2_total["stability"]
         row["abundance"] = row["transcription"] * row["stability"]
@@ -546,12 +672,16 @@ def compute_truth(genome: SpeciesGenome, grammar: Grammar,
         row["pause_offset"] = int(np.clip(offset, 10, max(10, min(500, gene.length - 1))))
         room = (len(contig) - gene.end) if gene.strand == "+" else gene.start
         row["utr3_length"] = int(min(rng.integers(rna.utr3_min, rna.utr3_max + 1), max(room, 1)))
+        row["trans_offset_log2"] = trans_offset
+        row["tss_annotation_offset"] = sg.tss_offset
+        row["tts_annotation_offset"] = sg.tts_offset
         rows.append(row)
     columns = ["species", "gene_id", "family", "orthogroup", "strand", "seqid", "start", "end",
                "length", "n_exons", "transcription", "stability", "abundance",
                "transcription_log2_grammar", "stability_log2_grammar",
                "transcription_log2_noise", "stability_log2_noise",
-               *[m.name for m in grammar.motifs], "pause_strength", "pause_offset", "utr3_length"]
+               *[m.name for m in grammar.motifs], "pause_strength", "pause_offset", "utr3_length",
+               "trans_offset_log2", "tss_annotation_offset", "tts_annotation_offset"]
     table = pd.DataFrame(rows)
     table["orthogroup"] = ""
     return table[columns]
@@ -1025,28 +1155,36 @@ def write_genome_fasta(genome: SpeciesGenome, path: PathLike) -> None:
 
 
 def write_gff3(genome: SpeciesGenome, path: PathLike) -> None:
+    """The annotation: gene, mRNA, exons and CDS of every gene as annotated (``SimGene.annotated``,
+    whose TSS and TTS may be off the true ones); CDS parts are the true coding sequence inside
+    the annotated gene, with their phases."""
     lines = ["##gff-version 3"]
     for name, length in zip(genome.contig_names, genome.contig_lengths, strict=True):
         lines.append(f"##sequence-region {name} 1 {length}")
     src = "plantt_simulate"
     for sg in genome.genes:
-        g = sg.gene
+        g = sg.annotated or sg.gene
         tid = f"{g.gene_id}.1"
         exons = sorted(g.transcripts[tid].exons)
+        cds = sorted(sg.gene.transcripts[tid].exons)  # the true gene: exons are its ORF
         lines.append(f"{g.seqid}\t{src}\tgene\t{g.start + 1}\t{g.end}\t.\t{g.strand}\t.\t"
                      f"ID={g.gene_id};Name={g.gene_id}")
         lines.append(f"{g.seqid}\t{src}\tmRNA\t{g.start + 1}\t{g.end}\t.\t{g.strand}\t.\t"
                      f"ID={tid};Parent={g.gene_id}")
         in_order = exons if g.strand == "+" else exons[::-1]
-        phases, done = {}, 0
-        for s, e in in_order:
-            phases[(s, e)] = (3 - done % 3) % 3
-            done += e - s
         for k, (s, e) in enumerate(in_order, start=1):
             lines.append(f"{g.seqid}\t{src}\texon\t{s + 1}\t{e}\t.\t{g.strand}\t.\t"
                          f"ID={tid}.exon{k};Parent={tid}")
-        for s, e in exons:
-            lines.append(f"{g.seqid}\t{src}\tCDS\t{s + 1}\t{e}\t.\t{g.strand}\t{phases[(s, e)]}\t"
+        cds_order = cds if g.strand == "+" else cds[::-1]
+        done, parts = 0, []
+        for s, e in cds_order:
+            lo, hi = max(s, g.start), min(e, g.end)
+            if hi > lo:
+                skipped = (lo - s) if g.strand == "+" else (e - hi)
+                parts.append((lo, hi, (3 - (done + skipped) % 3) % 3))
+            done += e - s
+        for lo, hi, phase in sorted(parts):
+            lines.append(f"{g.seqid}\t{src}\tCDS\t{lo + 1}\t{hi}\t.\t{g.strand}\t{phase}\t"
                          f"ID=cds.{tid};Parent={tid}")
     with atomic_open(path) as handle:
         handle.write("\n".join(lines) + "\n")
@@ -1089,7 +1227,7 @@ def simulate(outdir: PathLike, settings: SimulationSettings | None = None) -> Si
     settings = settings or SimulationSettings()
     settings.validate()
     began = time.perf_counter()
-    grammar_file = Path(settings.grammar) if settings.grammar else default_grammar_path()
+    grammar_file = resolve_grammar_path(settings.grammar)
     grammar = load_grammar(grammar_file)
     out = Path(outdir)
     prefix = str(outdir).rstrip("/") or "/"
@@ -1151,11 +1289,15 @@ def simulate_species(settings: SimulationSettings, grammar: Grammar
     # one family in 16 is a short gene (< 1 kb), so even tiny demos have some
     ancestors = [make_locus(anc_rng, grammar, f"fam{f + 1:05d}", short=f % 16 == 3)
                  for f in range(settings.genes_per_species)]
+    transposons = (transposon_families(settings.seed)
+                   if grammar.evolution.transposon_rate > 0 else None)
     genomes, truths = [], []
     for si, info in enumerate(SPECIES):
-        loci = species_loci(ancestors, grammar, si, _seed(settings, "species", si))
+        loci = species_loci(ancestors, grammar, si, _seed(settings, "species", si), transposons)
         genome = assemble_genome(info, loci, settings.contigs_per_genome,
-                                 _seed(settings, "genome", si))
+                                 _seed(settings, "genome", si),
+                                 grammar.evolution.annotation_offset_sd,
+                                 species_composition(grammar, info.species))
         genomes.append(genome)
         truths.append(compute_truth(genome, grammar, _seed(settings, "truth", si)))
         log.info("%s: %d genes on %d contigs (%d bp)", info.species, len(genome.genes),

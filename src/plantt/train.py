@@ -130,6 +130,16 @@ class TrainSettings:
     seed_stem_ks: tuple[int, ...] = (6, 7, 8)
     seed_stem_alpha: float = 100.0
     seed_stem_block_length: int = 750
+    # Prime the stem's first filters with known motifs (plantt.jaspar, plantt.pwm): the matrices
+    # that a ridge on their per-block occupancy on the fold's training examples weighs most (this
+    # many, 0: off), each as two detectors (both orientations) that fire above the relative score
+    # seed_stem_matrix_threshold; the k-mer seeds then fill the filters left. The matrices are
+    # JASPAR's CORE plants collection (seed_stem_jaspar_release) or a MEME file's.
+    seed_stem_matrices: int = 0
+    seed_stem_motif_file: str | None = None
+    seed_stem_jaspar_release: str = "JASPAR2024"
+    seed_stem_matrix_threshold: float = 0.8
+    seed_stem_matrix_block_length: int = 500
     stem_lr_scale: float = 1.0  # the stem convolution's learning rate relative to the rest
     # Before training, fit the tower's final projection in closed form: a ridge regression of the
     # training targets on what it reads (plantt.models.PlanTTCNNTower.readout_features), the
@@ -137,6 +147,17 @@ class TrainSettings:
     # features' mean variance). Needs a PlanTT-CNN tower with embedding_dim 1.
     fit_readout: bool = False
     fit_readout_penalties: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+    # Readout bins summed in groups of these sizes before the fit (one weight per detector and
+    # group, chosen on validation with the penalty): fewer weights where data are few.
+    fit_readout_bin_groups: tuple[int, ...] = (1,)
+    # The fitted readout's weights compete with the epochs' as "epoch 0": kept when no epoch
+    # beats its validation metric (small data, where training from it can only overfit).
+    keep_fitted_readout: bool = False
+    # Single-gene rows in the fitted readout: each training gene's expression level (centred per
+    # species, rescaled to the pairs' targets) joins the pairs with each of these weights, the
+    # weight chosen with the penalty on the validation pairs (0 among them: pairs alone). A gene's
+    # level holds every motif it carries, a pair only those that differ. Empty: off.
+    single_gene_weights: tuple[float, ...] = ()
     # Batches made of whole groups of connected pairs (an orthogroup's pairs), so each gene's
     # tower runs once per batch rather than once per pair it is in.
     batch_by_group: bool = False
@@ -148,16 +169,27 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         checks = {
-            "max_epochs": self.max_epochs >= 1, "patience": self.patience >= 1,
+            # 0 epochs: the fitted readout alone (it must then be fitted and kept)
+            "max_epochs": self.max_epochs >= 1 or (self.max_epochs == 0 and self.fit_readout
+                                                   and self.keep_fitted_readout),
+            "patience": self.patience >= 1,
             "batch_size": self.batch_size >= 1, "eval_batch_size": self.eval_batch_size >= 1,
             "max_lr": self.max_lr > 0, "warmup_steps": self.warmup_steps >= 0,
             "weight_decay": self.weight_decay >= 0, "shift_augment": self.shift_augment >= 0,
             "seed_stem_kmers": self.seed_stem_kmers >= 0, "stem_lr_scale": self.stem_lr_scale >= 0,
             "seed_stem_alpha": self.seed_stem_alpha > 0,
             "seed_stem_block_length": self.seed_stem_block_length >= 1,
+            "seed_stem_matrices": self.seed_stem_matrices >= 0,
+            "seed_stem_matrix_threshold": 0 < self.seed_stem_matrix_threshold < 1,
+            "seed_stem_matrix_block_length": self.seed_stem_matrix_block_length >= 1,
         }
         self.seed_stem_ks = tuple(int(k) for k in self.seed_stem_ks)
         self.fit_readout_penalties = tuple(float(a) for a in self.fit_readout_penalties)
+        self.single_gene_weights = tuple(float(w) for w in self.single_gene_weights)
+        self.fit_readout_bin_groups = tuple(int(g) for g in self.fit_readout_bin_groups)
+        checks["fit_readout_bin_groups"] = (bool(self.fit_readout_bin_groups)
+                                            and min(self.fit_readout_bin_groups) >= 1)
+        checks["single_gene_weights"] = all(w >= 0 for w in self.single_gene_weights)
         checks["fit_readout_penalties"] = (bool(self.fit_readout_penalties)
                                            and min(self.fit_readout_penalties) > 0)
         if self.seed_stem_kmers and (not self.seed_stem_ks or min(self.seed_stem_ks) < 1):
@@ -269,6 +301,35 @@ class SequenceSet:
 
 
 Examples = PairSet | SequenceSet
+
+
+@dataclass
+class GeneLevels:
+    """Single genes' expression (log2 of the mean over replicates + 1) with their species: what
+    the fitted readout may also learn from (``single_gene_weights``), beside the pairs."""
+
+    idx: np.ndarray
+    target: np.ndarray
+    species: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.idx = np.asarray(self.idx, dtype=np.int64)
+        self.target = np.asarray(self.target, dtype=np.float32)
+        self.species = np.asarray(self.species).astype(str)
+        if not (self.idx.shape == self.target.shape == self.species.shape) or self.idx.ndim != 1:
+            raise ValueError("idx, target and species must be 1-d arrays of the same length")
+
+    def __len__(self) -> int:
+        return int(self.idx.size)
+
+    def shuffled(self, seed: int) -> GeneLevels:
+        """The levels permuted within each species (for the shuffled-label control)."""
+        rng = np.random.default_rng(seed)
+        target = self.target.copy()
+        for sp in np.unique(self.species):
+            rows = np.flatnonzero(self.species == sp)
+            target[rows] = target[rng.permutation(rows)]
+        return GeneLevels(self.idx, target, self.species)
 
 
 def _index_arrays(examples: Examples) -> tuple[np.ndarray, ...]:
@@ -688,32 +749,50 @@ def _load_init_weights(model: nn.Module, init_weights: PathLike) -> None:
 # Seeded detectors, parameter groups and grouped batches
 # ----------------------------------------------------------------------------------------------
 def _seed_stem(model: nn.Module, codes: np.ndarray | torch.Tensor, train: Examples,
-               val: Examples, settings: TrainSettings) -> list[str]:
-    """Seed the stem with the k-mers a ridge on the training examples weighs most, per k.
+               val: Examples, settings: TrainSettings) -> tuple[list[str], list[str]]:
+    """Seed the stem: first the known matrices a ridge on their occupancy weighs most (both
+    orientations each, ``seed_stem_matrices``), then in the filters left the k-mers a ridge on the
+    training examples weighs most, per k (``seed_stem_kmers``). Returns the matrix ids and the
+    k-mers.
 
     Only the training targets choose the k-mers (the validation set is needed by the fitting
     function's interface but a single alpha leaves it nothing to choose), so a shuffled-label
-    control is seeded from its own shuffled labels.
+    control is seeded from its own shuffled labels; the matrices' ridge picks its penalty on the
+    validation examples (never the test set).
     """
-    from plantt.kmer import KmerSettings, fit_kmer_pairs, fit_kmer_sequences
-    from plantt.models import seed_detectors
+    from plantt.models import seed_detectors, seed_matrix_detectors
 
     conv = _stem_conv(model)
     if conv is None:
-        raise ValueError("seed_stem_kmers needs a PlanTT-CNN tower (tower: cnn) or the Washburn "
-                         "classifier")
-    per_k = min(settings.seed_stem_kmers, conv.out_channels // len(settings.seed_stem_ks))
+        raise ValueError("seed_stem_kmers and seed_stem_matrices need a PlanTT-CNN tower "
+                         "(tower: cnn) or the Washburn classifier")
+    array = codes.cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
+    matrix_ids: list[str] = []
+    first = 0
+    if settings.seed_stem_matrices:
+        matrices = _top_known_matrices(array, train, val, settings,
+                                       min(settings.seed_stem_matrices, conv.out_channels // 2))
+        oriented = [m for pm in matrices for m in (pm, pm.reverse_complement())]
+        first = seed_matrix_detectors(conv, oriented, settings.seed_stem_matrix_threshold)
+        matrix_ids = [pm.id for pm in matrices]
+        log.info("stem primed with %d known matrices (%d detectors), strongest: %s",
+                 len(matrices), first, ", ".join(f"{pm.id} {pm.name}" for pm in matrices[:5]))
+    if not settings.seed_stem_kmers:
+        return matrix_ids, []
+    from plantt.kmer import KmerSettings, fit_kmer_pairs, fit_kmer_sequences
+
+    free = conv.out_channels - first
+    per_k = min(settings.seed_stem_kmers, free // len(settings.seed_stem_ks))
     if per_k < settings.seed_stem_kmers:
         log.info("seed_stem_kmers: %d k-mers for each of %d values of k do not fit in %d "
                     "filters: seeding %d per k", settings.seed_stem_kmers,
-                    len(settings.seed_stem_ks), conv.out_channels, per_k)
+                    len(settings.seed_stem_ks), free, per_k)
     if per_k < 1:
-        raise ValueError(f"seed_stem_kmers: {conv.out_channels} filters cannot hold a k-mer for "
+        raise ValueError(f"seed_stem_kmers: {free} filters cannot hold a k-mer for "
                          f"each of the {len(settings.seed_stem_ks)} values of k")
     if max(settings.seed_stem_ks) > conv.kernel_size[0]:
         raise ValueError(f"seed_stem_ks: k-mers of up to {max(settings.seed_stem_ks)} bases do "
                          f"not fit in kernels of {conv.kernel_size[0]}")
-    array = codes.cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
     kmers: list[str] = []
     for k in settings.seed_stem_ks:
         grid = KmerSettings(ks=(k,), alphas=(settings.seed_stem_alpha,),
@@ -723,10 +802,43 @@ def _seed_stem(model: nn.Module, codes: np.ndarray | torch.Tensor, train: Exampl
         else:
             ridge, _ = fit_kmer_pairs(array, train, val, grid)
         kmers += ridge.top_kmers(per_k)
-    seed_detectors(conv, kmers)
+    _seed_after(conv, kmers, first, seed_detectors)
     log.info("stem seeded with %d k-mers (k = %s), strongest: %s", len(kmers),
              ", ".join(map(str, settings.seed_stem_ks)), ", ".join(kmers[:5]))
-    return kmers
+    return matrix_ids, kmers
+
+
+def _seed_after(conv: nn.Conv1d, kmers: list[str], first: int, seed: Any) -> None:
+    """Seed ``kmers`` into filters ``first, first + 1, ...`` of ``conv`` (through a view of those
+    filters, so :func:`plantt.models.seed_detectors` keeps its simple interface)."""
+    if not first:
+        seed(conv, kmers)
+        return
+    view = nn.Conv1d(conv.in_channels, conv.out_channels - first, conv.kernel_size[0])
+    with torch.no_grad():
+        view.weight.copy_(conv.weight[first:])
+        view.bias.copy_(conv.bias[first:])
+        seed(view, kmers)
+        conv.weight[first:].copy_(view.weight)
+        conv.bias[first:].copy_(view.bias)
+
+
+def _top_known_matrices(codes: np.ndarray, train: Examples, val: Examples,
+                        settings: TrainSettings, n: int) -> list[Any]:
+    """The ``n`` known matrices a ridge on their per-block occupancy (both strands) on the
+    training examples weighs most (penalty chosen on the validation examples)."""
+    from plantt.pwm import PwmSettings, fit_pwm_pairs, fit_pwm_sequences
+
+    grid = PwmSettings(release=settings.seed_stem_jaspar_release,
+                       motif_file=settings.seed_stem_motif_file,
+                       block_lengths=(settings.seed_stem_matrix_block_length,),
+                       alphas=(1e2, 1e3, 1e4, 1e5),
+                       threshold=settings.seed_stem_matrix_threshold)
+    if isinstance(train, SequenceSet):
+        ridge, _ = fit_pwm_sequences(codes, train, val, grid)
+    else:
+        ridge, _ = fit_pwm_pairs(codes, train, val, grid)
+    return [top.matrix for top in ridge.top_matrices(n)]
 
 
 def _readout_tower(model: nn.Module) -> nn.Module:
@@ -750,7 +862,8 @@ def _readout_features(tower: nn.Module, bank: CodeBank, genes: np.ndarray,
 
 
 def _fit_readout(model: nn.Module, bank: CodeBank, train: Examples, val: Examples,
-                 settings: TrainSettings, kind: str) -> dict[str, float]:
+                 settings: TrainSettings, kind: str, levels: GeneLevels | None = None
+                 ) -> dict[str, float]:
     """Set the tower's final projection to a ridge regression of the training targets on the
     features it reads; returns the chosen penalty and its validation metric.
 
@@ -765,46 +878,119 @@ def _fit_readout(model: nn.Module, bank: CodeBank, train: Examples, val: Example
 
     tower = _readout_tower(model)
     start = time.monotonic()
-    genes = np.unique(np.concatenate([*_index_arrays(train), *_index_arrays(val)]))
+    use_levels = (levels is not None and len(levels) > 0 and bool(settings.single_gene_weights)
+                  and isinstance(train, PairSet))
+    extra = [levels.idx] if use_levels else []
+    genes = np.unique(np.concatenate([*_index_arrays(train), *_index_arrays(val), *extra]))
     features = _readout_features(tower, bank, genes, settings.eval_batch_size)
     features_seconds = time.monotonic() - start
 
-    def design(examples: Examples) -> np.ndarray:
-        rows = [features[np.searchsorted(genes, idx)] for idx in _index_arrays(examples)]
-        return rows[0] - rows[1] if len(rows) == 2 else rows[0]
-
-    x_train, x_val = design(train), design(val)
-    y_train = train.target.astype(np.float32)
+    n_bins = int(getattr(tower, "readout_length", 1))
     paired = isinstance(train, PairSet)
-    # Pairs: no intercept (the odd head has none); sequences: centre, then add it back.
-    x_mean = (np.zeros(x_train.shape[1], dtype=np.float32) if paired
-              else x_train.mean(axis=0, dtype=np.float64).astype(np.float32))
-    y_mean = 0.0 if paired else float(y_train.mean(dtype=np.float64))
-    xc = x_train - x_mean
-    # float32 throughout: the result only starts training, and a Cholesky solve per penalty in
-    # float64 took 0.46 s for 2,880 features on one core (0.25 s in float32), six per job.
-    gram = xc.T @ xc
-    rhs = xc.T @ (y_train - np.float32(y_mean))
-    scale = max(float(np.trace(gram, dtype=np.float64)) / max(gram.shape[0], 1), 1e-12)
+    y_train = train.target.astype(np.float32)
     metric = early_stopping_metric(kind)
-    best: tuple[float, float, np.ndarray] | None = None
-    for fraction in settings.fit_readout_penalties:
-        regularised = gram + np.float32(fraction * scale) * np.eye(gram.shape[0], dtype=np.float32)
-        weights = scipy.linalg.cho_solve(scipy.linalg.cho_factor(regularised), rhs)
-        raw = ((x_val - x_mean) @ weights + np.float32(y_mean)).astype(np.float32)
-        value = _validation_metrics(kind, raw, val.target, settings.loss)[metric]
-        if best is None or (not math.isnan(value) and (math.isnan(best[1]) or value > best[1])):
-            best = (fraction, value, weights)
+    best: tuple[float, float, np.ndarray, float, int, float] | None = None
+    n_ridges = 0
+    for group in settings.fit_readout_bin_groups:
+        # neighbouring bins summed: one weight per detector and group, the same on each of its
+        # bins (an exact setting of the projection), fewer weights for small data
+        coarse = _coarser_bins(features, n_bins, group)
+
+        def design(examples: Examples, table: np.ndarray = coarse) -> np.ndarray:
+            rows = [table[np.searchsorted(genes, idx)] for idx in _index_arrays(examples)]
+            return rows[0] - rows[1] if len(rows) == 2 else rows[0]
+
+        x_train, x_val = design(train), design(val)
+        # Pairs: no intercept (the odd head has none); sequences: centre, then add it back.
+        x_mean = (np.zeros(x_train.shape[1], dtype=np.float32) if paired
+                  else x_train.mean(axis=0, dtype=np.float64).astype(np.float32))
+        y_mean = 0.0 if paired else float(y_train.mean(dtype=np.float64))
+        xc = x_train - x_mean
+        # float32 throughout: the result only starts training, and a Cholesky solve per penalty
+        # in float64 took 0.46 s for 2,880 features on one core (0.25 s in float32).
+        gram = xc.T @ xc
+        rhs = xc.T @ (y_train - np.float32(y_mean))
+        scale = max(float(np.trace(gram, dtype=np.float64)) / max(gram.shape[0], 1), 1e-12)
+        level_weights: tuple[float, ...] = (0.0,)
+        if use_levels:
+            assert levels is not None
+            x_levels, y_levels = _level_rows(coarse[np.searchsorted(genes, levels.idx)], levels,
+                                             train, float(np.std(y_train)))
+            gram_levels, rhs_levels = x_levels.T @ x_levels, x_levels.T @ y_levels
+            # per-row weight relative to a pair row, so the grid means the same at any size
+            level_weights = settings.single_gene_weights
+        for level_weight in level_weights:
+            g, r = gram, rhs
+            if level_weight > 0:
+                g = gram + np.float32(level_weight) * gram_levels
+                r = rhs + np.float32(level_weight) * rhs_levels
+            for fraction in settings.fit_readout_penalties:
+                regularised = g + np.float32(fraction * scale) * np.eye(g.shape[0],
+                                                                         dtype=np.float32)
+                weights = scipy.linalg.cho_solve(scipy.linalg.cho_factor(regularised), r)
+                raw = ((x_val - x_mean) @ weights + np.float32(y_mean)).astype(np.float32)
+                value = _validation_metrics(kind, raw, val.target, settings.loss)[metric]
+                n_ridges += 1
+                if best is None or (not math.isnan(value)
+                                    and (math.isnan(best[1]) or value > best[1])):
+                    fine = _finer_weights(weights, n_bins, group)
+                    bias = y_mean - float(x_mean.astype(np.float64) @ weights)
+                    best = (fraction, value, fine, level_weight, group, bias)
     assert best is not None  # fit_readout_penalties is never empty (TrainSettings checks it)
-    fraction, value, weights = best
+    fraction, value, weights, level_weight, group, bias = best
     with torch.no_grad():
         tower.projection.weight.copy_(torch.from_numpy(weights).reshape(1, -1))
-        tower.projection.bias.fill_(y_mean - float(x_mean.astype(np.float64) @ weights))
+        tower.projection.bias.fill_(bias)
     log.info("readout fitted in closed form: penalty %.3g of the mean feature variance, "
-             "validation %s %.4f (%d genes' features %.1f s, %d ridges %.1f s)", fraction,
-             metric, value, genes.size, features_seconds, len(settings.fit_readout_penalties),
-             time.monotonic() - start - features_seconds)
-    return {"penalty": fraction, metric: value}
+             "single-gene weight %.3g, bins in groups of %d, validation %s %.4f (%d genes' "
+             "features %.1f s, %d ridges %.1f s)", fraction, level_weight, group, metric, value,
+             genes.size, features_seconds, n_ridges, time.monotonic() - start - features_seconds)
+    fit = {"penalty": fraction, metric: value}
+    if use_levels:
+        fit["single_gene_weight"] = level_weight
+    if settings.fit_readout_bin_groups != (1,):
+        fit["bin_group"] = group
+    return fit
+
+
+def _coarser_bins(features: np.ndarray, n_bins: int, group: int) -> np.ndarray:
+    """``(n, maps * n_bins)`` readout features with every ``group`` neighbouring bins of a map
+    summed (the last group may be shorter): ``(n, maps * ceil(n_bins / group))``."""
+    if group == 1:
+        return features
+    n, width = features.shape
+    maps = width // n_bins
+    edges = np.arange(0, n_bins, group)
+    return np.add.reduceat(features.reshape(n, maps, n_bins), edges, axis=2).reshape(n, -1)
+
+
+def _finer_weights(weights: np.ndarray, n_bins: int, group: int) -> np.ndarray:
+    """The projection weights over every bin of grouped weights (each bin its group's)."""
+    if group == 1:
+        return np.asarray(weights, dtype=np.float32)
+    groups = -(-n_bins // group)
+    per_map = np.asarray(weights, dtype=np.float32).reshape(-1, groups)
+    return np.repeat(per_map, group, axis=1)[:, :n_bins].reshape(-1)
+
+
+def _level_rows(features: np.ndarray, levels: GeneLevels, train: PairSet, target_sd: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Design rows and targets of the single genes: features and levels centred per species
+    (a species' trans effects and library depth are no window's doing), the levels rescaled so
+    that their differences over the training pairs have the pairs' targets' SD."""
+    x = features.astype(np.float32).copy()
+    y = levels.target.astype(np.float64).copy()
+    for sp in np.unique(levels.species):
+        rows = levels.species == sp
+        x[rows] -= x[rows].mean(axis=0)
+        y[rows] -= y[rows].mean()
+    by_gene = dict(zip(levels.idx.tolist(), y.tolist(), strict=True))
+    diffs = np.array([by_gene[a] - by_gene[b] for a, b in zip(train.idx_a.tolist(),
+                                                              train.idx_b.tolist(), strict=True)
+                      if a in by_gene and b in by_gene])
+    spread = float(np.std(diffs)) if diffs.size > 1 else 0.0
+    factor = target_sd / spread if spread > 0 else 1.0
+    return x, (y * factor).astype(np.float32)
 
 
 def _stem_conv(model: nn.Module) -> nn.Conv1d | None:
@@ -858,7 +1044,7 @@ class _FoldTrainer:
                  init_weights: PathLike | None, device: torch.device, progress: bool,
                  layout: str | None, provenance: dict[str, Any] | None,
                  step_callback: StepCallback | None, input_spec: dict[str, Any] | None = None,
-                 plots: bool = True):
+                 plots: bool = True, levels: GeneLevels | None = None):
         self.s = settings
         self.kind = kind
         self.outdir = outdir
@@ -889,14 +1075,17 @@ class _FoldTrainer:
         self.model = build_model(kind, settings.preset, self.bank.seq_len,
                                  settings.model_overrides or None, settings.tower)
         self.seeded_kmers: list[str] = []
+        self.seeded_matrices: list[str] = []
         if init_weights is not None:
             _load_init_weights(self.model, init_weights)
-        elif settings.seed_stem_kmers:
-            self.seeded_kmers = _seed_stem(self.model, codes, train, val, settings)
+        elif settings.seed_stem_kmers or settings.seed_stem_matrices:
+            self.seeded_matrices, self.seeded_kmers = _seed_stem(self.model, codes, train, val,
+                                                                 settings)
         self.model.to(device)
         self.readout_fit: dict[str, float] = {}
         if settings.fit_readout and init_weights is None:
-            self.readout_fit = _fit_readout(self.model, self.bank, train, val, settings, kind)
+            self.readout_fit = _fit_readout(self.model, self.bank, train, val, settings, kind,
+                                            levels)
         lr0 = one_cycle_lr(0, self.total_steps, settings.warmup_steps, settings.max_lr)
         self.optimizer = torch.optim.AdamW(
             _param_groups(self.model, settings.stem_lr_scale), lr=lr0,
@@ -910,6 +1099,15 @@ class _FoldTrainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.bad_epochs = 0
         self.stop_reason = ""
+        if settings.keep_fitted_readout and self.readout_fit:
+            # the fitted start is "epoch 0": scored as every epoch is, kept unless beaten
+            metrics = self.evaluate()
+            self.history.append({"epoch": 0, "train_loss": math.nan, **metrics, "lr": 0.0,
+                                 "seconds": 0.0})
+            if not math.isnan(metrics[self.metric]):
+                self.best_metric, self.best_state = metrics[self.metric], _cpu_state(self.model)
+        if settings.max_epochs == 0:
+            self.stop_reason = "no epochs (max_epochs 0): the fitted readout"
 
     # -- checkpoints ---------------------------------------------------------------------------
     @property
@@ -1074,6 +1272,7 @@ class _FoldTrainer:
             "n_val_pairs": len(self.val),
             "init_weights": str(self.init_weights) if self.init_weights is not None else None,
             "seeded_kmers": self.seeded_kmers,
+            "seeded_matrices": self.seeded_matrices,
             "readout_fit": self.readout_fit,
             "train_settings": self.s.to_dict(),
             **self.extra_provenance,
@@ -1137,7 +1336,8 @@ def train_fold(codes: np.ndarray | torch.Tensor, train: Any, val: Any,
                device: str | torch.device | None = None, progress: bool = True, *,
                layout: str | None = None, provenance: dict[str, Any] | None = None,
                step_callback: StepCallback | None = None,
-               input_spec: dict[str, Any] | None = None, plots: bool = True) -> TrainResult:
+               input_spec: dict[str, Any] | None = None, plots: bool = True,
+               levels: GeneLevels | None = None) -> TrainResult:
     """Train one fold; write ``weights.pt``, ``model.json``, ``history.tsv``, ``curves.png``.
 
     ``train``/``val``: :class:`PairSet`, or anything with ``idx_a``, ``idx_b``, ``target``; for
@@ -1163,7 +1363,7 @@ def train_fold(codes: np.ndarray | torch.Tensor, train: Any, val: Any,
                         int(codes.shape[1]))
         trainer = _FoldTrainer(codes, train_set, val_set, settings, outdir, model_kind,
                                init_weights, dev, progress, layout, provenance, step_callback,
-                               input_spec, plots)
+                               input_spec, plots, levels)
         if trainer.total_steps <= settings.warmup_steps:
             log.warning("warm-up (%d steps) is not shorter than the whole budget (%d steps): "
                         "the learning rate never decays", settings.warmup_steps,

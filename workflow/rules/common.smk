@@ -37,6 +37,7 @@ from plantt.sheets import (
 )
 from plantt import resources as plantt_resources
 from plantt.published import PublishedSettings
+from plantt.recipes import model_kind, train_settings
 from plantt.published import coerce_config as coerce_published_config
 
 # `snakemake --config published='{...}'` hands nested numbers over as text ("1", "null"): convert
@@ -352,7 +353,8 @@ def get_ortholog_id_args(wildcards):
 
 # ---- training ----
 
-# Models trained with PyTorch (rule train_fold); the k-mer baseline `kmer` has its own rule.
+# Models trained with PyTorch (rule train_fold); the ridge baselines `kmer` and `pwm` have their own
+# rules (train_kmer, train_pwm).
 TORCH_MODEL_PATTERN = r"plantt|washburn|plantt_shuffled|plantt_from_[A-Za-z0-9]+"
 
 
@@ -394,13 +396,8 @@ def get_model_threads(wildcards):
 def get_train_settings(wildcards, resources, threads):
     train = config["train"]
     # The shuffled control and sequential models are PlanTT models: they get PlanTT's settings,
-    # so the control is trained exactly as the model it controls.
-    kind = "washburn" if wildcards.model == "washburn" else "plantt"
-    settings = dict(train["settings"])
-    settings.update((train.get("model_settings") or {}).get(kind) or {})
-    if config["demo"]:
-        settings.update(train.get("demo_settings") or {})
-        settings.update((train.get("demo_model_settings") or {}).get(kind) or {})
+    # so the control is trained exactly as the model it controls (plantt.recipes).
+    settings = train_settings(train, model_kind(wildcards.model))
     settings["num_threads"] = threads
     # A GPU job asks for one with `gpu` (the rule's own gpu=1) or, on some clusters, with a generic
     # resource (profiles/slurm: gres="gpu:1" with gpu=0).
@@ -413,6 +410,17 @@ def get_train_settings(wildcards, resources, threads):
 def get_kmer_settings(wildcards):
     """train.kmer (plantt.kmer.KmerSettings fields); absent: the defaults."""
     return dict(config["train"].get("kmer") or {})
+
+
+def get_pwm_settings(wildcards):
+    """train.pwm (plantt.pwm.PwmSettings fields); absent: the defaults."""
+    return dict(config["train"].get("pwm") or {})
+
+
+def get_pwm_motif_file(wildcards):
+    """train.pwm.motif_file where set: the MEME file scanned instead of JASPAR is an input."""
+    motif_file = (config["train"].get("pwm") or {}).get("motif_file")
+    return {"motif_file": motif_file} if motif_file else {}
 
 
 def get_fold_predictions(wildcards):

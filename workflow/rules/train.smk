@@ -1,8 +1,8 @@
 # Training per assay x model x fold (the paper's Sections 3.3, 4.4, 4.5), then metrics across folds.
 
 
-# The PyTorch models; the k-mer baseline has its own rule (train_kmer), whose outputs share the
-# folder pattern, so `model` never matches kmer here.
+# The PyTorch models; the ridge baselines have their own rules (train_kmer, train_pwm), whose
+# outputs share the folder pattern, so `model` never matches kmer or pwm here.
 rule train_fold:
     input:
         unpack(get_init_weights),
@@ -61,6 +61,33 @@ rule train_kmer:
         settings=get_kmer_settings,
     script:
         "../scripts/train_kmer.py"
+
+
+# The known-motif ridge baseline (plantt.pwm): the JASPAR plant matrices (or train.pwm.motif_file)
+# scanned over every window of the fold, then ridge fits; CPU, well under a minute on the demo.
+rule train_pwm:
+    input:
+        unpack(get_pwm_motif_file),
+        codes="results/windows/encoded.npy",
+        genes="results/windows/encoded.genes.tsv",
+        splits="results/splits/{assay}.tsv",
+    output:
+        model="results/models/{assay}/pwm/fold_{fold}/pwm_model.npz",
+        model_json="results/models/{assay}/pwm/fold_{fold}/pwm_model.json",
+        selection="results/models/{assay}/pwm/fold_{fold}/selection.tsv",
+        predictions="results/models/{assay}/pwm/fold_{fold}/predictions.tsv",
+    log:
+        "logs/train/{assay}.pwm.fold_{fold}.log",
+    conda:
+        "../../envs/pytorch.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        settings=get_pwm_settings,
+    script:
+        "../scripts/train_pwm.py"
 
 
 rule evaluate:
