@@ -73,3 +73,27 @@ def test_a_drawn_grammar_is_simulated_and_its_motifs_occur(tmp_path):
         # Planted in a share of ancestral genes (docs/grammar.md): present in some, not all.
         present = (truth[motif.name] > 0).mean()
         assert 0.05 < present < 0.95, (motif.name, present)
+
+
+@pytest.mark.parametrize("seed", [201, 7])
+def test_realistic_grammars_hold_known_and_novel_matrices_in_their_ranges(tmp_path, seed):
+    out = tmp_path / "g.yaml"
+    subprocess.run([sys.executable, str(SCRIPT), "--realistic", "--seed", str(seed), "--out",
+                    str(out)], check=True, capture_output=True)
+    again = tmp_path / "again.yaml"
+    random_grammar.write_grammar(random_grammar.draw_realistic_grammar(seed), again, seed)
+    assert out.read_bytes() == again.read_bytes()
+    grammar = load_grammar(out)
+    transcription = grammar.transcription.motifs
+    assert 10 <= len(transcription) <= 24 and 3 <= len(grammar.stability.motifs) <= 8
+    known = [m for m in transcription if m.matrix.id.startswith("MA")]
+    assert 0 < len(known) < len(transcription)  # database and novel motifs both
+    assert len({m.matrix.id for m in known}) == len(known)
+    effects = [abs(m.effect_log2) for m in grammar.motifs]
+    assert all(0.1 <= e <= 1.3 for e in effects)
+    assert all(0.8 <= m.min_score <= 0.9 and 20 <= m.edge_bp <= 120 for m in grammar.motifs)
+    assert all(m.strand == "sense" for m in grammar.stability.motifs)
+    assert 1.2 <= grammar.transcription.noise_sd_log2 <= 2.2
+    assert 0.05 <= grammar.evolution.substitution_rate <= 0.12
+    assert grammar.evolution.transposon_rate > 0 and grammar.evolution.annotation_offset_sd >= 10
+    assert all(0.32 <= sp.gc <= 0.42 for sp in grammar.species.values())

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from scipy.stats import spearmanr
 
 from conftest import REPO, run_snakemake, six_mer_ridge_spearman
+from plantt.recipes import train_settings
 
 FOLD = 0
 MARGIN = 0.05
@@ -73,7 +75,14 @@ def test_plantt_beats_a_six_mer_ridge_on_another_grammar(grammar_workdirs, gramm
     ridge = six_mer_ridge_spearman(tmp_path, assay, FOLD)
     assert plantt >= ridge + MARGIN, {"plantt": plantt, "six_mer_ridge": ridge}
     model = json.loads((tmp_path / f"{folder}/model.json").read_text())
-    assert model["preset"] == "motif" and len(model["provenance"]["seeded_kmers"]) == 96
+    # trained with the config's recipe: its tower, its known matrices, k-mers in the rest
+    recipe = train_settings(yaml.safe_load((tmp_path / "config/config.yaml").read_text())["train"],
+                            "plantt")
+    assert model["preset"] == recipe["preset"]
+    provenance = model["provenance"]
+    assert len(provenance["seeded_matrices"]) == recipe["seed_stem_matrices"]
+    assert 0 < len(provenance["seeded_kmers"]) <= recipe["seed_stem_kmers"] * len(
+        recipe["seed_stem_ks"])
 
 
 def test_motif_discovery_recovers_another_grammar(grammar_workdirs) -> None:
