@@ -29,7 +29,7 @@ def test_the_shipped_config_has_only_known_keys():
     (lambda c: c["motifs"].__setitem__("refrences", 3),
      "unknown key 'motifs.refrences': did you mean 'motifs.references'?"),
     (lambda c: c["train"]["kmer"].__setitem__("zz", [6]),
-     "unknown key 'train.kmer.zz': 'train.kmer' has only ks, block_length, alphas"),
+     "unknown key 'train.kmer.zz': 'train.kmer' has only ks, block_lengths, block_length, alphas"),
     (lambda c: c["proseq"]["metagene"].__setitem__("bin_sizes", 5),
      "unknown key 'proseq.metagene.bin_sizes': did you mean 'proseq.metagene.bin_size'?"),
 ])

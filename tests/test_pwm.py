@@ -5,7 +5,6 @@ files of one's own matrices and one cross-validation fold through ``plantt train
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -138,13 +137,11 @@ def test_scan_rejects_bad_input(jaspar) -> None:
         matrix_scan(np.zeros((1, 30), dtype=np.uint8), [], 10)
 
 
-def test_scan_of_every_plant_matrix_is_fast(jaspar) -> None:
-    # 100 windows of 3,000 bases, all 805 matrices, both strands: 0.5-0.8 s on one core when
-    # measured; a conv1d padded to the widest matrix took 5x that, a Python loop would take hours.
+def test_scan_of_every_plant_matrix_has_every_block(jaspar) -> None:
+    # 100 windows of 3,000 bases, all 805 matrices, both strands (its timing lives in
+    # benchmarks/pwm_scan.py)
     codes = np.random.default_rng(0).integers(0, 4, size=(100, 3000)).astype(np.uint8)
-    started = time.process_time()
     scan = matrix_scan(codes, jaspar, 250, threads=1)
-    assert time.process_time() - started < 10
     assert scan.shape == (100, 12, len(jaspar)) == (100, 12, 805)
     assert np.isfinite(scan).all() and (scan >= 0).all()
 

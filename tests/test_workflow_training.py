@@ -48,6 +48,13 @@ MIN_WASHBURN_AUROC = 0.75
 MODELS = {"plantt", "washburn", "plantt_shuffled", "kmer"}
 
 
+def demo_kmer_grid() -> dict:
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())
+    return config["train"]["kmer"]
+
+
 def per_fold(workdir: Path) -> pd.DataFrame:
     return pd.read_csv(workdir / f"results/metrics/{ASSAY}/metrics_per_fold.tsv", sep="\t")
 
@@ -89,7 +96,10 @@ def test_kmer_baseline_learns_the_grammar_on_every_fold(demo_trained: Path) -> N
         folder = demo_trained / f"results/models/{ASSAY}/kmer/fold_{fold}"
         selection = pd.read_csv(folder / "selection.tsv", sep="\t")
         assert int(selection["chosen"].sum()) == 1
-        assert set(selection["k"]) == {6, 7, 8}
+        # every k and block length of the config's grid was fitted, whichever was chosen
+        grid = demo_kmer_grid()
+        assert set(selection["k"]) == set(grid["ks"])
+        assert set(selection["block_length"]) == set(grid["block_lengths"])
 
 
 def test_motif_attribution_table_has_every_motif_of_the_assay(demo_trained: Path) -> None:

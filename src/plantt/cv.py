@@ -9,7 +9,7 @@ Model names: ``plantt`` and ``washburn`` are the two models of the paper's Table
 ``plantt_from_<assay>`` is PlanTT initialised from the best weights of the same fold trained on
 another assay (sequential training, Table 2); ``plantt_shuffled`` is a control trained on targets
 permuted within each set, which shows what the model learns from no signal at all; ``kmer`` is a
-ridge regression on k-mer counts per block of the window (:mod:`plantt.kmer`, scikit-learn), the
+ridge regression on k-mer counts per block of the window (:mod:`plantt.kmer`), the
 baseline a CNN has to beat. ``plantt train --architecture kmer`` fits it (:func:`kmer_cv_fold`).
 ``pwm`` is a ridge regression on the occupancy of every known plant TF matrix (JASPAR) per block
 (:mod:`plantt.pwm`): ``plantt train --architecture pwm`` fits it (:func:`pwm_cv_fold`).
@@ -173,9 +173,10 @@ def train_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike
 
 def kmer_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike, fold: int,
                  assay: str, outdir: PathLike, settings: KmerSettings) -> pd.DataFrame:
-    """Fit the k-mer baseline on ``fold``'s training pairs, choose k and alpha on its validation
-    pairs, write the model (``kmer_model.npz``, ``kmer_model.json``) and ``selection.tsv`` (one
-    row per k and alpha) into ``outdir``, and return its test-set predictions."""
+    """Fit the k-mer baseline on ``fold``'s training pairs, choose k, the block length and alpha
+    on its validation pairs, write the model (``kmer_model.npz``, ``kmer_model.json``) and
+    ``selection.tsv`` (one row per k, block length and alpha) into ``outdir``, and return its
+    test-set predictions."""
     windows, splits, train, val = _load_fold(codes_npy, genes_tsv, splits_tsv, fold)
     for name, pairs in (("train", train), ("validation", val)):
         if not len(pairs):
@@ -189,8 +190,8 @@ def kmer_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike,
                                    "splits": str(splits_tsv)})
     write_tsv(selection, outdir / SELECTION)
     chosen = selection[selection["chosen"]].iloc[0]
-    log.info("%s kmer fold %d: k=%d, alpha=%g, validation Spearman %.4f", assay, fold, model.k,
-             model.alpha, chosen["val_spearman"])
+    log.info("%s kmer fold %d: k=%d, blocks of %d, alpha=%g, validation Spearman %.4f", assay,
+             fold, model.k, model.block_length, model.alpha, chosen["val_spearman"])
     return _prediction_table(splits, windows, fold, assay, "kmer",
                              lambda test: model.predict_pairs(codes, test.idx_a, test.idx_b))
 
@@ -310,8 +311,14 @@ def load_train_settings(config: dict[str, Any] | None, overrides: dict[str, Any]
 
 def load_kmer_settings(config: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None
                        ) -> KmerSettings:
+    """``config`` updated by ``overrides``; a block length given there (``block_lengths`` or the
+    one-value ``block_length``) replaces the config's, whichever key that used."""
     values = dict(config or {})
-    values.update(overrides or {})
+    overrides = dict(overrides or {})
+    if {"block_lengths", "block_length"} & set(overrides):
+        values.pop("block_lengths", None)
+        values.pop("block_length", None)
+    values.update(overrides)
     try:
         return KmerSettings.from_dict(values)
     except (TypeError, ValueError) as err:

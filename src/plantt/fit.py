@@ -46,11 +46,12 @@ units; ``history.tsv`` (losses, early stopping) is in the standardised units, an
 ``model.json`` records the scale under ``provenance.target_scale``.
 
 With ``kmer_baseline`` (default), each fold also fits a k-mer ridge regression
-(:mod:`plantt.kmer`) on the same training set, choosing k and the penalty on the same validation
-set: k-mer counts of each sequence (a ``single`` model), their difference (pairs, with no
-intercept: odd like the contrast model), the same drawn pairs for a contrast model from a single
-table. ``kmer`` holds :class:`plantt.kmer.KmerSettings` fields; ``block_length`` null (the default
-here) counts each sequence as one block (the genome pipeline's 750 suits its 3 kb windows).
+(:mod:`plantt.kmer`) on the same training set, choosing k (and the block length, if given several)
+and the penalty on the same validation set: k-mer counts of each sequence (a ``single`` model),
+their difference (pairs, with no intercept: odd like the contrast model), the same drawn pairs for
+a contrast model from a single table. ``kmer`` holds :class:`plantt.kmer.KmerSettings` fields;
+``block_lengths`` (or the one-value ``block_length``) absent or null (the default here) counts each
+sequence as one block (the genome pipeline's 100-750 suit its 3 kb windows).
 
 Outputs in ``--out-dir DIR``:
 
@@ -197,7 +198,8 @@ class FitSettings:
         if self.kmer is None:
             self.kmer = {}
         if not isinstance(self.kmer, dict):
-            problems.append("kmer must be a mapping of k-mer settings (ks, block_length, alphas)")
+            problems.append("kmer must be a mapping of k-mer settings (ks, block_lengths, "
+                            "alphas)")
         else:
             try:
                 self.kmer_settings(1)  # validates the k-mer settings
@@ -232,13 +234,15 @@ class FitSettings:
     def kmer_settings(self, length: int) -> KmerSettings:
         """The k-mer baseline's grid for sequences of ``length`` bases.
 
-        ``block_length`` absent or null (the default here) counts each sequence as one block:
-        the genome pipeline's 750 is a quarter of its 3 kb windows, while a 110-nt MPRA promoter
-        has no regions to tell apart, and splitting it would only spread each k-mer over more
-        coefficients. A block length of at least the sequence length is the same one block.
+        ``block_length`` and ``block_lengths`` absent or null (the default here) count each
+        sequence as one block: the genome pipeline's 100-750 are parts of its 3 kb windows, while
+        a 110-nt MPRA promoter has no regions to tell apart, and splitting it would only spread
+        each k-mer over more coefficients. A block length of at least the sequence length is the
+        same one block.
         """
         values = dict(self.kmer or {})
-        if values.get("block_length") is None:
+        if values.get("block_length") is None and values.get("block_lengths") is None:
+            values.pop("block_lengths", None)
             values["block_length"] = length
         return KmerSettings.from_dict(values)
 

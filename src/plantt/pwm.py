@@ -34,7 +34,7 @@ features' own units):
 Every block length and ridge penalty of :class:`PwmSettings` is fitted on the training set and
 scored on the validation set; the best validation Spearman is kept, ties going to the simpler model
 (longer blocks, then larger alpha), as for the k-mer baseline (:func:`plantt.ridge.fit_grid`). Each
-penalty grid point is solved exactly from one eigendecomposition per block length
+penalty grid point is solved exactly from one tridiagonal reduction per block length
 (:func:`plantt.ridge.ridge_path`).
 
 Scanning (:func:`matrix_scan`) is the costly part, so a fit scans once, at the finest block length

@@ -38,7 +38,7 @@ rule train_fold:
         "../scripts/train_fold.py"
 
 
-# The k-mer ridge baseline (plantt.kmer): seconds on one core, no GPU.
+# The k-mer ridge baseline (plantt.kmer): about a minute on one core at the default grid, no GPU.
 rule train_kmer:
     input:
         codes="results/windows/encoded.npy",
