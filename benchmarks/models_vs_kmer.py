@@ -118,6 +118,8 @@ def main() -> None:
                         default=[10.0, 100.0, 1000.0])
     parser.add_argument("--kmer-block-lengths", nargs="+", type=int, metavar="BP",
                         help="with --kmer-ks: also choose the block length among these")
+    parser.add_argument("--no-kmer", action="store_true",
+                        help="skip the k-mer ridges (when only other models are compared)")
     parser.add_argument("--pwm", action="store_true",
                         help="also fit the known-motif (JASPAR plants) ridge baseline")
     parser.add_argument("--recipe", type=Path, metavar="CONFIG",
@@ -174,7 +176,8 @@ def main() -> None:
                 rows.append({"assay": assay, "fold": fold, "model": "grammar", "seconds": 0.0,
                              **grammar_scores(truth, windows, assay, test)})
                 print(json.dumps(rows[-1]), flush=True)
-            grids = [("kmer k=6", KmerSettings(ks=(6,))), ("kmer", kmer_defaults)]
+            grids = ([] if args.no_kmer else
+                     [("kmer k=6", KmerSettings(ks=(6,))), ("kmer", kmer_defaults)])
             if args.kmer_ks and not args.kmer_block_lengths:
                 grids.append((f"kmer k={','.join(map(str, args.kmer_ks))} alpha="
                               f"{','.join(f'{a:g}' for a in args.kmer_alphas)}",

@@ -158,3 +158,93 @@ def test_grouped_bins_are_an_exact_setting_of_the_projection() -> None:
         fine = _finer_weights(weights, 30, group)
         assert fine.shape == (90,)
         assert np.allclose(features @ fine, coarse @ weights, atol=1e-4)
+
+
+def test_readout_reads_the_detector_set_validation_chooses(tmp_path) -> None:
+    """With matrices and k-mers seeded, the fitted readout reads every detector, only the
+    matrices or only the k-mers, whichever the validation pairs prefer; the detectors it does
+    not read get weight 0, and the grid over all three is never worse than any one of them."""
+    from plantt.models import load_model
+    from plantt.motifs import write_meme
+
+    rng = np.random.default_rng(5)
+    codes, level, a, b = _planted_data(rng)
+    n_train = len(a) * 2 // 3
+    train = PairSet(a[:n_train], b[:n_train], (level[a] - level[b])[:n_train])
+    val = PairSet(a[n_train:], b[n_train:], (level[a] - level[b])[n_train:])
+    other = np.full((6, 4), 0.05) + 0.8 * np.eye(4)[[3, 3, 0, 1, 2, 0]]
+    motif_file = tmp_path / "known.meme"
+    write_meme(motif_file, [("toy", MATRIX.probabilities), ("other", other)])
+    base = dict(preset="primed", max_epochs=0, fit_readout=True, keep_fitted_readout=True,
+                seed_stem_matrices=2, seed_stem_motif_file=str(motif_file),
+                seed_stem_matrix_block_length=200, seed_stem_kmers=4, seed_stem_ks=(6,),
+                seed_stem_block_length=200, num_threads=1,
+                model_overrides={"stem_channels": 16, "max_channels": 16, "readout_bins": 6})
+    chosen: dict[tuple[str, ...], float] = {}
+    for sets in (("matrices",), ("kmers",), ("all",), ("all", "matrices", "kmers")):
+        folder = tmp_path / "_".join(sets)
+        result = train_fold(codes, train, val, TrainSettings(**base,
+                                                             fit_readout_detector_sets=sets),
+                            folder, progress=False)
+        chosen[sets] = result.best_metric
+        info = json.loads((folder / "model.json").read_text())["provenance"]
+        assert info["seeded_matrices"] == ["toy", "other"] and len(info["seeded_kmers"]) == 4
+        name = info["readout_fit"].get("detector_set", "all")
+        assert name in sets
+        weights = load_model(folder).tower.projection.weight.detach().reshape(16, 6).abs()
+        read = weights.sum(axis=1) > 0
+        # filters 0-3: the two matrices in both orientations; 4-7: the k-mers; 8-15: unseeded
+        expected = {"matrices": [0, 1, 2, 3], "kmers": [4, 5, 6, 7]}.get(name)
+        if expected is not None:
+            assert np.flatnonzero(read.numpy()).tolist() == expected
+        else:
+            assert bool(read.all())
+    assert chosen[("all", "matrices", "kmers")] >= max(chosen.values()) - 1e-6
+    # the planted sites are the toy matrix's: its detectors alone beat the k-mers alone
+    assert chosen[("matrices",)] > chosen[("kmers",)]
+
+
+def test_detector_sets_need_a_readout_of_the_stem_itself(tmp_path) -> None:
+    rng = np.random.default_rng(6)
+    codes, level, a, b = _planted_data(rng, n_genes=80)
+    pairs = PairSet(a, b, level[a] - level[b])
+    settings = TrainSettings(preset="motif", max_epochs=0, fit_readout=True,
+                             keep_fitted_readout=True, seed_stem_kmers=2, seed_stem_ks=(6,),
+                             fit_readout_detector_sets=("kmers",), num_threads=1,
+                             # a 1x1 convolution between the detectors and the readout
+                             model_overrides={"readout_bins": 6, "readout_channels": 4})
+    with pytest.raises(ValueError, match="fit_readout_detector_sets"):
+        train_fold(codes, pairs, pairs, settings, tmp_path / "m", progress=False)
+    with pytest.raises(ValueError, match="fit_readout_detector_sets"):
+        TrainSettings(fit_readout_detector_sets=("motifs",))
+
+
+
+def test_readout_averaged_over_the_best_fits(tmp_path) -> None:
+    """fit_readout_average_top: the readout is the mean of the best fits' weights, its validation
+    figure that of the mean prediction; one fit is the best fit itself."""
+    from plantt.models import load_model
+
+    rng = np.random.default_rng(9)
+    codes, level, a, b = _planted_data(rng)
+    n_train = len(a) * 2 // 3
+    train = PairSet(a[:n_train], b[:n_train], (level[a] - level[b])[:n_train])
+    val = PairSet(a[n_train:], b[n_train:], (level[a] - level[b])[n_train:])
+    base = dict(preset="motif", max_epochs=0, fit_readout=True, keep_fitted_readout=True,
+                seed_stem_kmers=4, seed_stem_ks=(6,), fit_readout_penalties=(1.0, 10.0, 100.0),
+                fit_readout_bin_groups=(1, 3), num_threads=1, model_overrides={"readout_bins": 6})
+    projections = {}
+    for top in (1, 3, 6):
+        folder = tmp_path / str(top)
+        train_fold(codes, train, val, TrainSettings(**base, fit_readout_average_top=top), folder,
+                   progress=False)
+        fit = json.loads((folder / "model.json").read_text())["provenance"]["readout_fit"]
+        assert len(fit.get("averaged", [[fit["penalty"]]])) == top
+        projections[top] = load_model(folder).tower.projection.weight.detach().numpy().ravel()
+        if top > 1:
+            # the best fit is listed first and named as the choice
+            assert fit["averaged"][0][0] == fit["penalty"]
+            assert len({tuple(f) for f in fit["averaged"]}) == top
+    # all six fits averaged: each bin group's three penalties; bins grouped by 3 repeat weights
+    assert not np.allclose(projections[1], projections[6])
+    assert np.isfinite(projections[3]).all()

@@ -52,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -150,6 +151,15 @@ class TrainSettings:
     # Readout bins summed in groups of these sizes before the fit (one weight per detector and
     # group, chosen on validation with the penalty): fewer weights where data are few.
     fit_readout_bin_groups: tuple[int, ...] = (1,)
+    # Which seeded detectors the fitted readout reads, chosen on validation with the penalty:
+    # "all" of them, only the known "matrices" or only the "kmers" (the others get weight 0, an
+    # exact setting of the projection). Known matrices describe degenerate sites, exact k-mers
+    # exact ones: which the data hold is the validation pairs' to say, not the recipe's.
+    fit_readout_detector_sets: tuple[str, ...] = ("all",)
+    # The readout is the mean of the this many fits of best validation metric (of every penalty,
+    # single-gene weight, bin group and detector set tried): one linear readout still (the mean
+    # of the weights), less at the mercy of which fit a few hundred validation pairs rank first.
+    fit_readout_average_top: int = 1
     # The fitted readout's weights compete with the epochs' as "epoch 0": kept when no epoch
     # beats its validation metric (small data, where training from it can only overfit).
     keep_fitted_readout: bool = False
@@ -189,6 +199,11 @@ class TrainSettings:
         self.fit_readout_bin_groups = tuple(int(g) for g in self.fit_readout_bin_groups)
         checks["fit_readout_bin_groups"] = (bool(self.fit_readout_bin_groups)
                                             and min(self.fit_readout_bin_groups) >= 1)
+        self.fit_readout_detector_sets = tuple(str(d) for d in self.fit_readout_detector_sets)
+        checks["fit_readout_average_top"] = self.fit_readout_average_top >= 1
+        checks["fit_readout_detector_sets"] = (
+            bool(self.fit_readout_detector_sets)
+            and set(self.fit_readout_detector_sets) <= set(DETECTOR_SETS))
         checks["single_gene_weights"] = all(w >= 0 for w in self.single_gene_weights)
         checks["fit_readout_penalties"] = (bool(self.fit_readout_penalties)
                                            and min(self.fit_readout_penalties) > 0)
@@ -826,13 +841,13 @@ def _seed_after(conv: nn.Conv1d, kmers: list[str], first: int, seed: Any) -> Non
 def _top_known_matrices(codes: np.ndarray, train: Examples, val: Examples,
                         settings: TrainSettings, n: int) -> list[Any]:
     """The ``n`` known matrices a ridge on their per-block occupancy (both strands) on the
-    training examples weighs most (penalty chosen on the validation examples)."""
+    training examples weighs most (penalty chosen on the validation examples from the ``pwm``
+    baseline's own grid, 10-1e8: a narrower one, 1e2-1e5, was left at its edge)."""
     from plantt.pwm import PwmSettings, fit_pwm_pairs, fit_pwm_sequences
 
     grid = PwmSettings(release=settings.seed_stem_jaspar_release,
                        motif_file=settings.seed_stem_motif_file,
                        block_lengths=(settings.seed_stem_matrix_block_length,),
-                       alphas=(1e2, 1e3, 1e4, 1e5),
                        threshold=settings.seed_stem_matrix_threshold)
     if isinstance(train, SequenceSet):
         ridge, _ = fit_pwm_sequences(codes, train, val, grid)
@@ -862,8 +877,8 @@ def _readout_features(tower: nn.Module, bank: CodeBank, genes: np.ndarray,
 
 
 def _fit_readout(model: nn.Module, bank: CodeBank, train: Examples, val: Examples,
-                 settings: TrainSettings, kind: str, levels: GeneLevels | None = None
-                 ) -> dict[str, float]:
+                 settings: TrainSettings, kind: str, levels: GeneLevels | None = None,
+                 channels: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Set the tower's final projection to a ridge regression of the training targets on the
     features it reads; returns the chosen penalty and its validation metric.
 
@@ -872,7 +887,8 @@ def _fit_readout(model: nn.Module, bank: CodeBank, train: Examples, val: Example
     The pairs' model is ``w . (f(a) - f(b))`` (the bias cancels), a single-sequence model's
     ``w . f(x) + b``. The penalty is ``fraction * trace(X'X) / p`` (X the centred design, p its
     columns: n times the features' mean variance), one ridge per fraction, chosen by the same
-    validation metric as the epochs.
+    validation metric as the epochs. ``channels``: the stem filters of each seeded detector set
+    (``fit_readout_detector_sets``), the others' weights set to 0 where a set is chosen.
     """
     import scipy.linalg
 
@@ -889,12 +905,24 @@ def _fit_readout(model: nn.Module, bank: CodeBank, train: Examples, val: Example
     paired = isinstance(train, PairSet)
     y_train = train.target.astype(np.float32)
     metric = early_stopping_metric(kind)
-    best: tuple[float, float, np.ndarray, float, int, float] | None = None
+    maps = features.shape[1] // n_bins
+    # the readout reads the stem's filters themselves only with nothing between them
+    direct = (isinstance(getattr(tower, "to_one_channel", None), nn.Identity)
+              and not any(True for _ in tower.stages.parameters()))
+    detector_sets = _detector_sets(settings.fit_readout_detector_sets, channels or {}, maps,
+                                   direct)
+    # every fit's validation metric and predictions, its weights kept while among the best
+    fits: list[tuple[float, int, tuple[float, float, int, str], np.ndarray, float, np.ndarray]] = []
     n_ridges = 0
-    for group in settings.fit_readout_bin_groups:
+    for group, (set_name, kept) in itertools.product(settings.fit_readout_bin_groups,
+                                                     detector_sets.items()):
         # neighbouring bins summed: one weight per detector and group, the same on each of its
         # bins (an exact setting of the projection), fewer weights for small data
         coarse = _coarser_bins(features, n_bins, group)
+        group_bins = coarse.shape[1] // maps
+        if kept is not None:
+            coarse = np.ascontiguousarray(
+                coarse.reshape(len(coarse), maps, group_bins)[:, kept].reshape(len(coarse), -1))
 
         def design(examples: Examples, table: np.ndarray = coarse) -> np.ndarray:
             rows = [table[np.searchsorted(genes, idx)] for idx in _index_arrays(examples)]
@@ -931,26 +959,76 @@ def _fit_readout(model: nn.Module, bank: CodeBank, train: Examples, val: Example
                 raw = ((x_val - x_mean) @ weights + np.float32(y_mean)).astype(np.float32)
                 value = _validation_metrics(kind, raw, val.target, settings.loss)[metric]
                 n_ridges += 1
-                if best is None or (not math.isnan(value)
-                                    and (math.isnan(best[1]) or value > best[1])):
-                    fine = _finer_weights(weights, n_bins, group)
+                rank_value = -math.inf if math.isnan(value) else value
+                if (len(fits) < settings.fit_readout_average_top
+                        or rank_value > fits[-1][0]):
+                    full = weights
+                    if kept is not None:
+                        full = np.zeros((maps, group_bins), dtype=np.float32)
+                        full[kept] = weights.reshape(len(kept), group_bins)
+                    fine = _finer_weights(full.reshape(-1), n_bins, group)
                     bias = y_mean - float(x_mean.astype(np.float64) @ weights)
-                    best = (fraction, value, fine, level_weight, group, bias)
-    assert best is not None  # fit_readout_penalties is never empty (TrainSettings checks it)
-    fraction, value, weights, level_weight, group, bias = best
+                    # ties keep the earlier fit first (a stable sort on the metric alone)
+                    fits.append((rank_value, n_ridges, (fraction, level_weight, group, set_name),
+                                 fine, bias, raw))
+                    fits.sort(key=lambda fit: (-fit[0], fit[1]))
+                    del fits[settings.fit_readout_average_top:]
+    assert fits  # fit_readout_penalties is never empty (TrainSettings checks it)
+    fraction, level_weight, group, set_name = fits[0][2]
+    weights = np.mean([fit[3] for fit in fits], axis=0).astype(np.float32)
+    bias = float(np.mean([fit[4] for fit in fits]))
+    value = math.nan if fits[0][0] == -math.inf else fits[0][0]
+    if len(fits) > 1:
+        # the mean readout's own validation figure (its predictions are the fits' mean)
+        averaged = np.mean([fit[5] for fit in fits], axis=0).astype(np.float32)
+        value = _validation_metrics(kind, averaged, val.target, settings.loss)[metric]
     with torch.no_grad():
         tower.projection.weight.copy_(torch.from_numpy(weights).reshape(1, -1))
         tower.projection.bias.fill_(bias)
     log.info("readout fitted in closed form: penalty %.3g of the mean feature variance, "
-             "single-gene weight %.3g, bins in groups of %d, validation %s %.4f (%d genes' "
-             "features %.1f s, %d ridges %.1f s)", fraction, level_weight, group, metric, value,
-             genes.size, features_seconds, n_ridges, time.monotonic() - start - features_seconds)
-    fit = {"penalty": fraction, metric: value}
+             "single-gene weight %.3g, bins in groups of %d, detectors %s (the best of %d "
+             "fits averaged), validation %s %.4f (%d genes' features %.1f s, %d ridges %.1f s)",
+             fraction, level_weight, group, set_name, len(fits), metric, value, genes.size,
+             features_seconds, n_ridges,
+             time.monotonic() - start - features_seconds)
+    fit: dict[str, Any] = {"penalty": fraction, metric: value}
+    if len(fits) > 1:
+        # the fits averaged, best first: penalty, single-gene weight, bin group, detectors
+        fit["averaged"] = [list(f[2]) for f in fits]
+    if len(detector_sets) > 1 or set_name != "all":
+        fit["detector_set"] = set_name
     if use_levels:
         fit["single_gene_weight"] = level_weight
     if settings.fit_readout_bin_groups != (1,):
         fit["bin_group"] = group
     return fit
+
+
+DETECTOR_SETS = ("all", "matrices", "kmers")
+
+
+def _detector_sets(names: tuple[str, ...], channels: dict[str, np.ndarray], maps: int,
+                   direct: bool) -> dict[str, np.ndarray | None]:
+    """The readout's maps each named detector set keeps (None: every map). A set whose detectors
+    were not seeded is left out (with a log line), "all" never; a set other than "all" where the
+    readout does not read the stem's filters directly (``direct`` false: a tower with layers
+    after its stem) is a ValueError."""
+    sets: dict[str, np.ndarray | None] = {}
+    for name in names:
+        if name == "all":
+            sets[name] = None
+            continue
+        kept = np.asarray(channels.get(name, np.zeros(0)), dtype=np.int64)
+        if kept.size == 0:
+            log.info("fit_readout_detector_sets: no %s were seeded, that set is left out", name)
+            continue
+        if not direct or int(kept.max()) >= maps:
+            raise ValueError(f"fit_readout_detector_sets: the readout reads {maps} maps, not the "
+                             f"stem's seeded filters (a tower with stages after its stem)")
+        sets[name] = kept
+    if not sets:
+        sets["all"] = None
+    return sets
 
 
 def _coarser_bins(features: np.ndarray, n_bins: int, group: int) -> np.ndarray:
@@ -1084,8 +1162,12 @@ class _FoldTrainer:
         self.model.to(device)
         self.readout_fit: dict[str, float] = {}
         if settings.fit_readout and init_weights is None:
+            matrix_detectors = 2 * len(self.seeded_matrices)
+            channels = {"matrices": np.arange(matrix_detectors),
+                        "kmers": np.arange(matrix_detectors,
+                                           matrix_detectors + len(self.seeded_kmers))}
             self.readout_fit = _fit_readout(self.model, self.bank, train, val, settings, kind,
-                                            levels)
+                                            levels, channels)
         lr0 = one_cycle_lr(0, self.total_steps, settings.warmup_steps, settings.max_lr)
         self.optimizer = torch.optim.AdamW(
             _param_groups(self.model, settings.stem_lr_scale), lr=lr0,
