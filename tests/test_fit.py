@@ -31,7 +31,7 @@ from plantt.fit import (
     run_fit,
 )
 from plantt.io import InputError
-from plantt.kmer import KmerRidge
+from plantt.kmer import KmerRidge, KmerSettings
 from plantt.models import (
     SingleSequenceModel,
     TwoTower,
@@ -181,7 +181,9 @@ def test_fit_outputs_folds_and_models(fits, kind, length):
     kmer = KmerRidge.load(out / "fold_1" / "kmer")
     assert kmer.block_length == length and kmer.n_blocks == 1 and kmer.paired == (kind == "pairs")
     selection = pd.read_csv(out / "fold_1" / "kmer" / "selection.tsv", sep="\t")
-    assert selection["chosen"].sum() == 1 and len(selection) == 9  # 3 k x 3 alphas
+    # the default grid, every k and alpha, one block
+    grid = KmerSettings()
+    assert selection["chosen"].sum() == 1 and len(selection) == len(grid.ks) * len(grid.alphas)
     assert predictions["prediction_kmer"].notna().all()
     fit_json = json.loads((out / "fit.json").read_text())
     assert fit_json["length_policy"]["length"] == length and fit_json["items"] == n
