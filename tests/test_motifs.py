@@ -106,6 +106,27 @@ def test_grammar_meme_file_is_read_back_and_matched_by_tomtom(tmp_path):
     assert int(np.argmin(p_values[0])) == 0
 
 
+def test_realistic_grammar_matrices_are_written_as_their_probabilities(tmp_path):
+    """A grammar of matrix motifs (JASPAR ids and written-out matrices) gives a MEME file of
+    those matrices, which the motif stage's TOMTOM reads (an empty matrix per motif once made
+    the realistic demo's motif stage fail)."""
+    from memelite.io import read_meme
+
+    from plantt.grammar import realistic_grammar_path
+
+    grammar = load_grammar(realistic_grammar_path())
+    path = tmp_path / "grammar.meme"
+    names = write_grammar_meme(grammar, path)
+    motifs = read_meme(str(path))
+    assert list(motifs) == names == [m.name for m in grammar.motifs]
+    matrices = [m for m in grammar.motifs if m.matrix is not None]
+    assert matrices
+    for motif in matrices:
+        written = np.asarray(motifs[motif.name]).T
+        assert written.shape == (motif.matrix.width, 4)
+        np.testing.assert_allclose(written, motif.matrix.probabilities, atol=1e-5)
+
+
 def test_word_pwm_rejects_what_is_not_a_base():
     with pytest.raises(ValueError, match="'N' at 3"):
         word_pwm("ACNT")

@@ -225,10 +225,14 @@ def write_meme(path: PathLike, motifs: Sequence[tuple[str, np.ndarray]],
 
 def write_grammar_meme(grammar: Grammar, path: PathLike,
                        processes: Sequence[str] | None = None) -> list[str]:
-    """Write the grammar's motifs (of ``processes``, default all) as a MEME file; their names."""
+    """Write the grammar's motifs (of ``processes``, default all) as a MEME file; their names.
+    A word becomes a matrix of its letters, a matrix motif (JASPAR or written out) its own base
+    probabilities."""
     chosen = [m for p in grammar.processes if processes is None or p.name in processes
               for m in p.motifs]
-    write_meme(path, [(m.name, word_pwm(m.sequence)) for m in chosen])
+    write_meme(path, [(m.name, word_pwm(m.sequence) if m.matrix is None
+                       else np.asarray(m.matrix.probabilities, dtype=np.float64))
+                      for m in chosen])
     return [m.name for m in chosen]
 
 
