@@ -39,7 +39,7 @@ import yaml
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from models_vs_kmer import GRAMMAR_COLUMNS, _pairs  # noqa: E402
+from models_vs_kmer import _pairs, grammar_scores, load_workdir  # noqa: E402
 
 from plantt.dataset import EncodedWindows, gene_levels, pair_arrays, read_splits  # noqa: E402
 from plantt.kmer import KmerSettings, fit_kmer_pairs  # noqa: E402
@@ -105,11 +105,7 @@ def ceiling(truth: pd.DataFrame, windows: EncodedWindows, assay: str, splits: pd
             fold: int) -> float:
     """Test Spearman of the true grammar difference of each test pair."""
     test = pair_arrays(splits, windows, fold, "test")
-    grammar = truth.set_index("gene_id")[GRAMMAR_COLUMNS[assay]].sum(axis=1)
-    gene_ids = windows.genes["gene_id"].to_numpy()
-    difference = (grammar.reindex(gene_ids[test.idx_a]).to_numpy()
-                  - grammar.reindex(gene_ids[test.idx_b]).to_numpy())
-    return _spearman(test.target, difference)
+    return grammar_scores(truth, windows, assay, test)["spearman"]
 
 
 def write_table(rows: list[dict], out: Path) -> None:
@@ -173,12 +169,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train_config = (yaml.safe_load(args.config.read_text()) or {}).get("train") or {}
-    windows = EncodedWindows.load(args.workdir / "results/windows/encoded.npy",
-                                  args.workdir / "results/windows/encoded.genes.tsv")
-    codes = np.asarray(windows.codes)
-    truth_tsv = args.workdir / "resources/demo/truth.tsv"
-    truth = (pd.read_csv(truth_tsv, sep="\t", dtype={"gene_id": str}) if truth_tsv.is_file()
-             else None)
+    windows, codes, truth = load_workdir(args.workdir)
     rows: list[dict] = []
     for assay in args.assays:
         splits = read_splits(args.workdir / f"results/splits/{assay}.tsv")

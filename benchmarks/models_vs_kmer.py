@@ -78,6 +78,17 @@ def grammar_scores(truth: pd.DataFrame, windows: EncodedWindows, assay: str, tes
     return _scores(test.target, difference)
 
 
+def load_workdir(workdir: Path) -> tuple[EncodedWindows, np.ndarray, pd.DataFrame | None]:
+    """A preprocessed workdir's encoded windows, their codes, and the simulator's truth table
+    (None where the workdir is not a simulated demo)."""
+    windows = EncodedWindows.load(workdir / "results/windows/encoded.npy",
+                                  workdir / "results/windows/encoded.genes.tsv")
+    truth_tsv = workdir / "resources/demo/truth.tsv"
+    truth = (pd.read_csv(truth_tsv, sep="\t", dtype={"gene_id": str}) if truth_tsv.is_file()
+             else None)
+    return windows, np.asarray(windows.codes), truth
+
+
 def recipe_settings(config_file: Path, recipe: str | None = None) -> dict[str, object]:
     """PlanTT's training settings from a workflow config, merged as the training rules merge them
     (:func:`plantt.recipes.train_settings`); ``recipe`` overrides the config's ``train.recipe``."""
@@ -160,12 +171,7 @@ def main() -> None:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none visible"
     print(f"host: {platform.processor() or platform.machine()}, torch {torch.__version__},"
           f" {args.threads} threads, GPU: {gpu}")
-    windows = EncodedWindows.load(args.workdir / "results/windows/encoded.npy",
-                                  args.workdir / "results/windows/encoded.genes.tsv")
-    codes = np.asarray(windows.codes)
-    truth_tsv = args.workdir / "resources/demo/truth.tsv"
-    truth = (pd.read_csv(truth_tsv, sep="\t", dtype={"gene_id": str}) if truth_tsv.is_file()
-             else None)
+    windows, codes, truth = load_workdir(args.workdir)
     rows: list[dict[str, object]] = []
     for assay in args.assays:
         splits = read_splits(args.workdir / f"results/splits/{assay}.tsv")

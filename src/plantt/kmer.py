@@ -76,6 +76,7 @@ from plantt.ridge import (
     as_int,
     as_tuple,
     check_alphas,
+    check_block_lengths,
     check_code_values,
     check_codes,
     check_rows,
@@ -166,13 +167,7 @@ class KmerSettings:
             block_lengths = single
         elif block_lengths is None:
             block_lengths = DEFAULT_BLOCK_LENGTHS
-        block_lengths = tuple(as_int("block_lengths", b) for b in as_tuple(block_lengths))
-        if not block_lengths:
-            raise ValueError("block_lengths: give at least one block length")
-        if min(block_lengths) < 1:
-            raise ValueError(f"block_lengths must be at least 1, got {list(block_lengths)}")
-        if len(set(block_lengths)) != len(block_lengths):
-            raise ValueError(f"block_lengths: a length appears twice in {list(block_lengths)}")
+        block_lengths = check_block_lengths(block_lengths)
         object.__setattr__(self, "ks", ks)
         object.__setattr__(self, "block_lengths", block_lengths)
         object.__setattr__(self, "alphas", check_alphas(alphas))

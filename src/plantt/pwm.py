@@ -75,8 +75,8 @@ from plantt.ridge import (
     GridRows,
     as_float,
     as_int,
-    as_tuple,
     check_alphas,
+    check_block_lengths,
     check_code_values,
     check_codes,
     check_rows,
@@ -428,13 +428,7 @@ class PwmSettings:
     temperature: float = 0.03  # width of the soft threshold, in relative score
 
     def __post_init__(self) -> None:
-        block_lengths = tuple(as_int("block_lengths", b) for b in as_tuple(self.block_lengths))
-        if not block_lengths:
-            raise ValueError("block_lengths: give at least one block length")
-        if min(block_lengths) < 1:
-            raise ValueError(f"block_lengths must be at least 1, got {list(block_lengths)}")
-        if len(set(block_lengths)) != len(block_lengths):
-            raise ValueError(f"block_lengths: a length appears twice in {list(block_lengths)}")
+        block_lengths = check_block_lengths(self.block_lengths)
         alphas = check_alphas(self.alphas)
         threshold = as_float("threshold", self.threshold)
         temperature = as_float("temperature", self.temperature)

@@ -69,6 +69,18 @@ def check_alphas(alphas: Any) -> tuple[float, ...]:
     return values
 
 
+def check_block_lengths(block_lengths: Any) -> tuple[int, ...]:
+    """A grid of block lengths: at least one, each a positive integer, none twice."""
+    lengths = tuple(as_int("block_lengths", b) for b in as_tuple(block_lengths))
+    if not lengths:
+        raise ValueError("block_lengths: give at least one block length")
+    if min(lengths) < 1:
+        raise ValueError(f"block_lengths must be at least 1, got {list(lengths)}")
+    if len(set(lengths)) != len(lengths):
+        raise ValueError(f"block_lengths: a length appears twice in {list(lengths)}")
+    return lengths
+
+
 def n_blocks_of(length: int, block_length: int) -> int:
     """Blocks of a window: the last one may be shorter than ``block_length``."""
     return max(1, -(-int(length) // int(block_length)))
