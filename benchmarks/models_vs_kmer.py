@@ -43,6 +43,7 @@ import pandas as pd
 import torch
 import yaml
 
+from plantt.cv import grammar_values
 from plantt.dataset import EncodedWindows, gene_levels, pair_arrays, read_splits
 from plantt.kmer import KmerSettings, fit_kmer_pairs
 from plantt.metrics import prediction_metrics
@@ -64,14 +65,9 @@ def _sd(values: np.ndarray) -> float:
     return float(values.std(ddof=1)) if values.size > 1 else 0.0
 
 
-#: What each assay measures in the simulator's truth table (docs/grammar.md, "The expression model").
-GRAMMAR_COLUMNS = {"rnaseq3p": ["transcription_log2_grammar", "stability_log2_grammar"],
-                   "proseq": ["transcription_log2_grammar"]}
-
-
 def grammar_scores(truth: pd.DataFrame, windows: EncodedWindows, assay: str, test) -> dict[str, float]:
     """The ceiling: the true grammar difference of each test pair scored as a prediction."""
-    grammar = truth.set_index("gene_id")[GRAMMAR_COLUMNS[assay]].sum(axis=1)
+    grammar = grammar_values(truth, assay)
     gene_ids = windows.genes["gene_id"].to_numpy()
     difference = (grammar.reindex(gene_ids[test.idx_a]).to_numpy()
                   - grammar.reindex(gene_ids[test.idx_b]).to_numpy())

@@ -31,20 +31,34 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.
     return proc
 
 
+def copy_config(workdir: Path, grammar: str | Path = "default") -> Path:
+    """Copy the repository's config/ into ``workdir`` with the demo simulated from ``grammar``:
+    by default the easy grammar that most tests assert on (the shipped config's demo uses the
+    realistic one)."""
+    shutil.copytree(REPO / "config", workdir / "config")
+    config_file = workdir / "config" / "config.yaml"
+    text = config_file.read_text()
+    line = "\n  grammar: realistic\n"
+    assert text.count(line) == 1, "config.yaml's demo_settings.grammar line moved"
+    config_file.write_text(text.replace(line, f"\n  grammar: {grammar}\n"))
+    return workdir / "config"
+
+
 @pytest.fixture(scope="session")
 def demo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The embedded demo up to training (target ``preprocess_all``), run once per test session with
-    the default config: real cutadapt, STAR, samtools and every stage before training.
+    the default config but the easy grammar (what these tests assert on; the realistic default
+    demo has tests of its own): real cutadapt, STAR, samtools and every stage before training.
 
-    Set PLANTT_DEMO_WORKDIR to reuse (and bring up to date) an existing run directory instead, e.g.
-    the repository itself after ``snakemake --cores 2``: handy while developing.
+    Set PLANTT_DEMO_WORKDIR to reuse (and bring up to date) an existing run directory instead, one
+    whose config/ was copied by :func:`copy_config` (the easy grammar): handy while developing.
     """
     reuse = os.environ.get("PLANTT_DEMO_WORKDIR")
     if reuse:
         workdir = Path(reuse).resolve()
     else:
         workdir = tmp_path_factory.mktemp("demo")
-        shutil.copytree(REPO / "config", workdir / "config")
+        copy_config(workdir)
     run_snakemake(workdir, "preprocess_all")
     return workdir
 

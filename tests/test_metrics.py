@@ -172,3 +172,47 @@ def test_library_metrics_equal_the_textbook_formulas(seed: int) -> None:
     got = {**regression_metrics(t, p), **sign_metrics(t, p)}
     for name, value in _reference(t, p).items():
         assert got[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
+
+
+def test_the_grammar_ceiling_joins_the_metrics_once_per_test_pair(tmp_path):
+    """With the simulator's truth table, every test pair (once per fold, whatever the number of
+    models) is predicted by its genes' true grammar difference, model ``grammar``; a gene the
+    truth lacks is an error naming the file."""
+    import pandas as pd
+
+    from plantt.cv import GRAMMAR_MODEL, evaluate
+    from plantt.io import InputError
+
+    truth = pd.DataFrame({"gene_id": ["a", "b", "c", "d"],
+                          "transcription_log2_grammar": [1.0, 0.0, 2.0, -1.0],
+                          "stability_log2_grammar": [0.5, 0.0, -0.5, 0.0]})
+    truth.to_csv(tmp_path / "truth.tsv", sep="\t", index=False)
+    rows = []
+    for model, noise in (("plantt", 0.1), ("kmer", 0.5)):
+        for fold, (ga, gb, target) in enumerate([("a", "b", 1.4), ("c", "d", 2.6),
+                                                  ("b", "d", 1.2), ("a", "c", 0.1)]):
+            rows.append({"assay": "rnaseq3p", "model": model, "fold": fold // 2,
+                         "orthogroup": f"OG{fold}", "label": "{x,y}", "species_a": "x",
+                         "gene_a": ga, "species_b": "y", "gene_b": gb, "target": target,
+                         "prediction": target + noise * (-1) ** fold})
+    files = []
+    for model in ("plantt", "kmer"):
+        path = tmp_path / f"{model}.tsv"
+        pd.DataFrame([r for r in rows if r["model"] == model]).to_csv(path, sep="\t", index=False)
+        files.append(path)
+    predictions, per_fold, _ = evaluate(files, tmp_path / "truth.tsv")
+    grammar = predictions[predictions["model"] == GRAMMAR_MODEL]
+    assert len(grammar) == 4  # each pair once, not once per model
+    expected = {("a", "b"): 1.5, ("c", "d"): 2.5, ("b", "d"): 1.0, ("a", "c"): -0.0}
+    for row in grammar.itertuples():
+        assert row.prediction == expected[(row.gene_a, row.gene_b)]
+    assert set(per_fold["model"]) == {"plantt", "kmer", GRAMMAR_MODEL}
+    # the proseq assay reads transcription only
+    proseq = predictions[predictions["model"] != GRAMMAR_MODEL].assign(assay="proseq")
+    proseq.to_csv(tmp_path / "proseq.tsv", sep="\t", index=False)
+    grammar = evaluate([tmp_path / "proseq.tsv"], tmp_path / "truth.tsv")[0]
+    grammar = grammar[grammar["model"] == GRAMMAR_MODEL].set_index(["gene_a", "gene_b"])
+    assert grammar.loc[("a", "c"), "prediction"] == -1.0
+    truth.iloc[:3].to_csv(tmp_path / "short.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match=r"short\.tsv.*no truth for gene\(s\) d"):
+        evaluate(files, tmp_path / "short.tsv")

@@ -426,3 +426,56 @@ def test_motifs_command_writes_every_output_even_without_patterns(tmp_path):
     assert pd.read_csv(tmp_path / "denovo" / "recovery.tsv", sep="\t").empty
     assert pd.read_csv(tmp_path / "denovo" / "matches.tsv", sep="\t").empty
     assert not (tmp_path / "denovo" / "grammar.meme").exists()
+
+
+def test_jaspar_matrices_name_a_pattern_by_its_factor():
+    """A pattern shaped like a JASPAR plant matrix is matched to that matrix first, on the strand
+    it lies on, and the match names the factor."""
+    from plantt.jaspar import load_jaspar
+    from plantt.motifs import Pattern, jaspar_motifs, match_patterns
+
+    database = jaspar_motifs("JASPAR2024", "CORE", "plants")
+    assert len(database) == len(load_jaspar("JASPAR2024", "CORE", "plants")) > 500
+    abf1 = next(m for m in load_jaspar("JASPAR2024", "CORE", "plants") if m.name == "ABF1")
+    key = f"{abf1.id} ABF1"
+    assert database[key].shape == (4, abf1.width)
+    np.testing.assert_allclose(database[key].sum(axis=0), 1.0)
+
+    def pattern(pid, ppm):
+        return Pattern(pid, 1, ppm, ppm, ppm, pd.DataFrame(columns=["example", "start", "end",
+                                                                    "revcomp"]))
+
+    # the matrix on the other strand, a little flattened, as a pattern would come out of seqlets
+    reverse = 0.8 * abf1.probabilities[::-1, ::-1] + 0.05
+    matches = match_patterns([pattern("abf1_like", reverse)], database, max_q=0.05)
+    best = matches.drop_duplicates("pattern").set_index("pattern")
+    assert best.loc["abf1_like", "motif"] == key
+    assert best.loc["abf1_like", "orientation"] == "-"
+    # other G-box factors match too, after it
+    assert matches["motif"].str.contains("ABF|ABI5|GBF|bZIP", regex=True).sum() > 1
+
+
+def test_motifs_command_names_patterns_from_jaspar_beside_the_grammar(tmp_path):
+    """--jaspar writes database_matches.tsv (and the pattern table's database_match) beside the
+    grammar's matches; without --meme or --grammar the database is the known set itself."""
+    from plantt.cli import main
+    from plantt.motifs import MATCH_COLUMNS
+
+    _tiny_cv(tmp_path)
+    common = ["--models", str(tmp_path / "models"), "--codes", str(tmp_path / "encoded.npy"),
+              "--genes", str(tmp_path / "genes.tsv"), "--splits", str(tmp_path / "splits.tsv"),
+              "--references", "2", "--upstream", "20", "--gene-part", "20", "--downstream", "20",
+              "--jaspar", "JASPAR2024", "CORE", "plants"]
+    assert main(["motifs", *common, "--grammar", "default", "--out-dir",
+                 str(tmp_path / "both")]) == 0
+    assert (tmp_path / "both" / "grammar.meme").is_file()
+    database = pd.read_csv(tmp_path / "both" / "database_matches.tsv", sep="\t")
+    assert list(database.columns) == MATCH_COLUMNS
+    patterns = pd.read_csv(tmp_path / "both" / "patterns.tsv", sep="\t")
+    assert {"best_match", "database_match", "database_q_value"} <= set(patterns.columns)
+    assert main(["motifs", *common, "--out-dir", str(tmp_path / "database")]) == 0
+    assert not (tmp_path / "database" / "grammar.meme").exists()
+    assert (pd.read_csv(tmp_path / "database" / "matches.tsv", sep="\t").shape
+            == pd.read_csv(tmp_path / "database" / "database_matches.tsv", sep="\t").shape)
+    assert main(["motifs", *common[:-4], "--jaspar", "JASPAR1999", "CORE", "plants",
+                 "--out-dir", str(tmp_path / "bad")]) == 1

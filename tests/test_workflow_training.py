@@ -63,10 +63,12 @@ def test_plantt_beats_a_six_mer_ridge_and_the_shuffled_control(demo_trained: Pat
     """PlanTT's mean test Spearman over the five folds is at least the 6-mer ridge's + 0.05 on
     the same folds, and at least 0.80; the shuffled-label control learns nothing."""
     table = per_fold(demo_trained)
-    assert set(table["model"]) == MODELS
-    for model in MODELS:
+    # the simulator's grammar joins the models in the demo: the ceiling
+    assert set(table["model"]) == MODELS | {"grammar"}
+    for model in MODELS | {"grammar"}:
         assert sorted(table.loc[table["model"] == model, "fold"]) == list(range(FOLDS))
     mean = table.groupby("model")["spearman"].mean()
+    assert mean["grammar"] > mean["plantt"] - 0.02, mean.to_dict()
     ridge = float(np.mean([six_mer_ridge_spearman(demo_trained, ASSAY, f) for f in range(FOLDS)]))
     assert mean["plantt"] >= ridge + SIX_MER_MARGIN, {**mean.to_dict(), "six_mer": ridge}
     assert mean["plantt"] >= MIN_SPEARMAN, mean.to_dict()

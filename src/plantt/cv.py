@@ -228,14 +228,61 @@ def fold_metrics(predictions: pd.DataFrame) -> pd.DataFrame:
     """One row of metrics per (assay, model, fold) from a predictions table."""
     rows = []
     for (assay, model, fold), part in predictions.groupby(["assay", "model", "fold"], sort=True):
-        kind = ModelVariant.parse(model).metric_kind
+        # the simulated grammar (the demo's ceiling) is scored as a regression model
+        kind = "plantt" if model == GRAMMAR_MODEL else ModelVariant.parse(model).metric_kind
         rows.append({"assay": assay, "model": model, "fold": fold,
                      **prediction_metrics(part["target"], part["prediction"], kind)})
     return pd.DataFrame(rows)
 
 
-def evaluate(prediction_files: list[PathLike]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """All predictions, per-fold metrics and the mean ± SD summary across folds."""
+#: What each assay measures in the simulator's truth table (docs/grammar.md, "The expression
+#: model"): the grammar's log2 contributions whose sum is a gene's true cis value for the assay.
+GRAMMAR_COLUMNS = {"rnaseq3p": ["transcription_log2_grammar", "stability_log2_grammar"],
+                   "proseq": ["transcription_log2_grammar"]}
+
+#: The model name of the simulated grammar scored as a prediction (the ceiling).
+GRAMMAR_MODEL = "grammar"
+
+
+def grammar_values(truth: pd.DataFrame, assay: str, source: PathLike | None = None) -> pd.Series:
+    """Each gene's true grammar value for ``assay`` (log2) from the simulator's truth table,
+    indexed by gene id."""
+    if assay not in GRAMMAR_COLUMNS:
+        raise InputError(source, f"no grammar columns known for assay {assay!r} (expected one of "
+                                 f"{', '.join(GRAMMAR_COLUMNS)})")
+    missing = [c for c in ["gene_id", *GRAMMAR_COLUMNS[assay]] if c not in truth.columns]
+    if missing:
+        raise InputError(source, f"not a simulator truth table: missing {', '.join(missing)}")
+    return truth.set_index("gene_id")[GRAMMAR_COLUMNS[assay]].sum(axis=1)
+
+
+def grammar_predictions(predictions: pd.DataFrame, truth: pd.DataFrame,
+                        source: PathLike | None = None) -> pd.DataFrame:
+    """The ceiling as a model: every test pair of ``predictions`` (each pair once per fold),
+    predicted by the true grammar difference of its two genes (model ``grammar``). No model can
+    beat it but by chance: the rest of a pair's difference is noise the window does not hold."""
+    pairs = predictions.drop_duplicates(["assay", "fold", "gene_a", "gene_b"]).copy()
+    pairs["model"] = GRAMMAR_MODEL
+    parts = []
+    for assay, part in pairs.groupby("assay", sort=False):
+        grammar = grammar_values(truth, str(assay), source)
+        a, b = grammar.reindex(part["gene_a"]), grammar.reindex(part["gene_b"])
+        absent = sorted(set(part["gene_a"][a.isna().to_numpy()])
+                        | set(part["gene_b"][b.isna().to_numpy()]))
+        if absent:
+            raise InputError(source, f"no truth for gene(s) {', '.join(absent[:5])}"
+                                     f"{' ...' if len(absent) > 5 else ''} of the test pairs")
+        part = part.copy()
+        part["prediction"] = a.to_numpy() - b.to_numpy()
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else pairs
+
+
+def evaluate(prediction_files: list[PathLike], truth_file: PathLike | None = None
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """All predictions, per-fold metrics and the mean ± SD summary across folds. With the
+    simulator's truth table (the demo), the ceiling joins them as model ``grammar``
+    (:func:`grammar_predictions`)."""
     frames = []
     for path in prediction_files:
         frame = pd.read_csv(path, sep="\t", dtype={"gene_a": str, "gene_b": str,
@@ -245,6 +292,10 @@ def evaluate(prediction_files: list[PathLike]) -> tuple[pd.DataFrame, pd.DataFra
             raise InputError(path, f"not a predictions table: missing {', '.join(missing)}")
         frames.append(frame)
     predictions = pd.concat(frames, ignore_index=True)
+    if truth_file is not None:
+        truth = pd.read_csv(truth_file, sep="\t", dtype={"gene_id": str})
+        predictions = pd.concat([predictions, grammar_predictions(predictions, truth, truth_file)],
+                                ignore_index=True)
     per_fold = fold_metrics(predictions)
     summary = summarize_folds(per_fold, by=("assay", "model"))
     return predictions, per_fold, summary
@@ -367,7 +418,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    predictions, per_fold, summary = evaluate(args.predictions)
+    predictions, per_fold, summary = evaluate(args.predictions, args.truth)
     out = Path(args.out)
     write_tsv(predictions, out / "predictions.tsv")
     write_tsv(per_fold, out / "metrics_per_fold.tsv")

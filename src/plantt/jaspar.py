@@ -122,6 +122,11 @@ def _jaspar_collection(release: str, collection: str, tax_group: str
     except ImportError:  # pragma: no cover - a declared dependency
         raise InputError(None, "the JASPAR matrices need the pyjaspar package "
                                "(pip install pyjaspar)") from None
+    # (pyjaspar may accept an unknown release name and fail later on its missing database)
+    bundled = jaspardb().get_releases()
+    if release not in bundled:
+        raise InputError(None, f"JASPAR release {release!r} is not bundled with pyjaspar "
+                               f"(bundled: {', '.join(bundled)})")
     try:
         db = jaspardb(release=release)
     except Exception as err:  # pyjaspar raises a bare Exception for an unknown release

@@ -49,8 +49,8 @@ the all-zero reference or, with --reference, against each sequence's paired orth
     "motifs": """\
 De novo motifs of the fold models: DeepLift contributions of test genes of every fold against
 dinucleotide-shuffled references, seqlets and patterns by TF-MoDISco, patterns matched to known
-motifs (a MEME file, or the simulator's grammar) by TOMTOM. Writes patterns.tsv, matches.tsv,
-logos and modisco.h5 into --out-dir.""",
+motifs (a MEME file, a JASPAR collection, or the simulator's grammar) by TOMTOM. Writes
+patterns.tsv, matches.tsv, database_matches.tsv, logos and modisco.h5 into --out-dir.""",
     "ism": """\
 In-silico mutagenesis: the predicted effect of every single-base substitution of each sequence,
 as a difference of scores and as a percent change (the paper's Equation 3). Writes ism.tsv,
@@ -153,6 +153,9 @@ def _register_training(subparsers: argparse._SubParsersAction) -> None:
                        "metrics per fold and mean ± SD across folds from predictions tables")
     evaluate.add_argument("--predictions", nargs="+", required=True,
                           help="predictions.tsv of every fold and model")
+    evaluate.add_argument("--truth", help="the simulator's truth.tsv (a demo): the true grammar "
+                                          "difference of each test pair joins as model grammar, "
+                                          "the ceiling")
     evaluate.add_argument("--out-dir", dest="out", required=True, help="directory for the tables")
     evaluate.set_defaults(func=_deferred("plantt.cv", "run_evaluate"))
 
@@ -256,6 +259,11 @@ def _register_interpretation(subparsers: argparse._SubParsersAction) -> None:
                                           "also writes recovery.tsv, per planted motif")
     source.add_argument("--no-match", action="store_true",
                         help="de novo patterns only: no known motifs to compare with")
+    motifs.add_argument("--jaspar", nargs=3, metavar=("RELEASE", "COLLECTION", "TAX_GROUP"),
+                        help="also match patterns to this JASPAR collection, bundled with "
+                             "pyjaspar (e.g. JASPAR2024 CORE plants): database_matches.tsv and "
+                             "the pattern table's database_match name the factors; without "
+                             "--meme or --grammar its matrices are the known motifs")
     motifs.add_argument("--processes", nargs="+", help="with --grammar: only these processes' "
                                                        "motifs (e.g. transcription)")
     motifs.add_argument("--folds", type=int, nargs="+", help="only these folds")

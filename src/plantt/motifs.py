@@ -475,6 +475,17 @@ def column_shuffled_decoys(motifs: dict[str, np.ndarray], per_motif: int, seed: 
     return decoys
 
 
+def jaspar_motifs(release: str, collection: str = "CORE", tax_group: str = "plants"
+                  ) -> dict[str, np.ndarray]:
+    """The matrices of a JASPAR collection (bundled with pyjaspar, read offline) as TOMTOM
+    targets: ``"<matrix id> <TF name>"`` -> (4, width) probabilities, so that a match names the
+    factor."""
+    from plantt.jaspar import load_jaspar
+
+    return {f"{m.id} {m.name}": np.asarray(m.probabilities, dtype=np.float64).T
+            for m in load_jaspar(release, collection, tax_group)}
+
+
 def match_patterns(patterns: Sequence[Pattern], motifs: dict[str, np.ndarray],
                    max_q: float = 0.05, decoys_per_motif: int = 0, seed: int = 0
                    ) -> pd.DataFrame:
@@ -826,26 +837,39 @@ def seqlet_table(patterns: Sequence[Pattern], genes: pd.DataFrame) -> pd.DataFra
         pd.DataFrame(columns=SEQLET_COLUMNS)
 
 
+def _best_matches(table: pd.DataFrame, matches: pd.DataFrame, prefix: str) -> None:
+    """Each pattern's best match (``<prefix>match``, ``<prefix>q_value``) as columns of
+    ``table``; empty and NaN where a pattern has none."""
+    best = matches.drop_duplicates("pattern").set_index("pattern") if len(matches) else None
+    table[f"{prefix}match"] = [best.loc[p, "motif"] if best is not None and p in best.index
+                               else "" for p in table["pattern"]]
+    table[f"{prefix}q_value"] = [best.loc[p, "q_value"] if best is not None and p in best.index
+                                 else float("nan") for p in table["pattern"]]
+
+
 def write_motif_results(outdir: PathLike, cv: CvContributions, patterns: Sequence[Pattern],
                         matches: pd.DataFrame, settings: DiscoverySettings = DiscoverySettings(),
                         layout: WindowLayout = DEFAULT_LAYOUT,
-                        recovery: pd.DataFrame | None = None, title: str = "") -> Path:
-    """``patterns.tsv``, ``matches.tsv``, ``seqlets.tsv``, ``recovery.tsv`` (with ``recovery``,
-    else its header), ``contributions_summary.tsv``, ``modisco.h5``, ``patterns.png``
+                        recovery: pd.DataFrame | None = None, title: str = "",
+                        database_matches: pd.DataFrame | None = None) -> Path:
+    """``patterns.tsv``, ``matches.tsv``, ``database_matches.tsv`` (with ``database_matches``,
+    else its header), ``seqlets.tsv``, ``recovery.tsv`` (with ``recovery``, else its header),
+    ``contributions_summary.tsv``, ``modisco.h5``, ``patterns.png``
     (:func:`plot_pattern_overview`) and ``logos/<pattern>.png`` in ``outdir``; the pattern table
-    gets each pattern's best match."""
+    gets each pattern's best match (``best_match``) and best database match
+    (``database_match``: a JASPAR id and the factor's name)."""
     from plantt.io import write_tsv
 
     outdir = Path(outdir)
     (outdir / "logos").mkdir(parents=True, exist_ok=True)
     table = pattern_table(patterns, layout)
-    best = matches.drop_duplicates("pattern").set_index("pattern") if len(matches) else None
-    table["best_match"] = [best.loc[p, "motif"] if best is not None and p in best.index else ""
-                           for p in table["pattern"]]
-    table["best_q_value"] = [best.loc[p, "q_value"] if best is not None and p in best.index
-                             else float("nan") for p in table["pattern"]]
+    _best_matches(table, matches, "best_")
+    if database_matches is None:
+        database_matches = pd.DataFrame(columns=MATCH_COLUMNS)
+    _best_matches(table, database_matches, "database_")
     write_tsv(table, outdir / "patterns.tsv", float_format="%.6g")
     write_tsv(matches, outdir / "matches.tsv", float_format="%.6g")
+    write_tsv(database_matches, outdir / "database_matches.tsv", float_format="%.6g")
     write_tsv(cv.summary, outdir / "contributions_summary.tsv", float_format="%.6g")
     seqlets = seqlet_table(patterns, cv.genes)
     write_tsv(seqlets, outdir / "seqlets.tsv")
@@ -878,8 +902,12 @@ def run(args: argparse.Namespace) -> int:
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
     grammar = None
+    database = jaspar_motifs(*args.jaspar) if args.jaspar else None
     if args.no_match:
         motifs = {}
+    elif database is not None and not (args.meme or args.grammar):
+        # the database is the known set: its matches are the matches
+        motifs = database
     else:
         if args.meme:
             meme = Path(args.meme)
@@ -902,7 +930,14 @@ def run(args: argparse.Namespace) -> int:
     patterns = discover_patterns(cv.codes, cv.hypothetical, settings,
                                  cv.null_actual if len(cv.null_actual) else None, args.seed)
     matches = match_patterns(patterns, {k: np.asarray(v) for k, v in motifs.items()},
-                             args.max_q, args.decoys, args.seed)
+                             args.max_q, 0 if motifs is database else args.decoys, args.seed)
+    database_matches = None
+    if database is not None:
+        # hundreds of matrices are TOMTOM's null themselves: no decoys
+        database_matches = (matches if motifs is database
+                            else match_patterns(patterns, database, args.max_q, 0, args.seed))
+        log.info("%d patterns named by %s %s %s at q <= %g", database_matches["pattern"].nunique()
+                 if len(database_matches) else 0, *args.jaspar, args.max_q)
     recovery = None
     if grammar is not None:
         recovery = planted_motif_recovery(pattern_table(patterns, layout), matches,
@@ -919,7 +954,8 @@ def run(args: argparse.Namespace) -> int:
                      record.q_value, record.pattern_sign, 100 * record.fraction_in_region,
                      record.n_seqlets)
     write_motif_results(outdir, cv, patterns, matches, settings, layout, recovery,
-                        title=args.title or f"TF-MoDISco patterns of {model_root}")
+                        title=args.title or f"TF-MoDISco patterns of {model_root}",
+                        database_matches=database_matches)
     log.info("%d patterns, %d matched at q <= %g; results in %s", len(patterns),
              matches["pattern"].nunique() if len(matches) else 0, args.max_q, outdir)
     return 0

@@ -431,6 +431,11 @@ def get_fold_predictions(wildcards):
     ]
 
 
+def get_demo_truth(wildcards):
+    """The simulator's truth table in the demo (the grammar's value of every gene), else none."""
+    return [f"{DEMO_DIR}/truth.tsv"] if config["demo"] else []
+
+
 def metrics_outputs():
     """Targets of `snakemake train_all`: every fold of every model, evaluated, and the paper's
     Table 2 for every assay with a pre-training assay."""
@@ -684,14 +689,23 @@ def get_motif_meme(wildcards):
 
 def get_motif_known(wildcards):
     """What patterns are compared with: the user's MEME file, else in the demo the grammar the
-    data were simulated from (None: the packaged default), else nothing (de novo only).
+    data were simulated from (None: the packaged default), else the JASPAR collection of
+    motifs.database, else nothing (de novo only). The database, when set, also names every
+    pattern (database_matches.tsv).
     """
     meme = config["motifs"]["meme"]
+    database = config["motifs"]["database"]
     if meme:
-        return {"source": "meme", "meme": meme}
+        return {"source": "meme", "meme": meme, "database": database}
     if config["demo"]:
-        return {"source": "grammar", "grammar": config["demo_settings"].get("grammar")}
-    return {"source": "none"}
+        return {
+            "source": "grammar",
+            "grammar": config["demo_settings"].get("grammar") or "default",
+            "database": database,
+        }
+    if database:
+        return {"source": "database", "database": database}
+    return {"source": "none", "database": None}
 
 
 def motif_outputs():

@@ -1,7 +1,8 @@
 # Motif discovery from the trained PlanTT models: DeepLift contributions against dinucleotide-
 # shuffled references for the test genes of every fold (each explained by the fold's model that did
 # not train on it), TF-MoDISco (modisco-lite) patterns, and TOMTOM (memelite) matches to known
-# motifs: the user's MEME file, or in the demo the grammar the data were simulated from.
+# motifs: the user's MEME file, or in the demo the grammar the data were simulated from, or on real
+# data the JASPAR collection of motifs.database, which also names every pattern's factor.
 
 
 rule discover_motifs:
@@ -33,6 +34,17 @@ rule discover_motifs:
                 "assay": "{assay}",
                 "model": "{model}",
                 "figure": "TOMTOM matches",
+            },
+        ),
+        database_matches=report(
+            "results/motifs/{assay}/{model}/database_matches.tsv",
+            caption="../report/motifs_database_matches.rst",
+            category="Motifs",
+            subcategory="{assay}",
+            labels={
+                "assay": "{assay}",
+                "model": "{model}",
+                "figure": "JASPAR matches",
             },
         ),
         # demo: per planted motif, the pattern that recovers it; otherwise the header only

@@ -92,7 +92,9 @@ rule train_pwm:
 
 rule evaluate:
     input:
-        get_fold_predictions,
+        predictions=get_fold_predictions,
+        # the demo: the simulator's truth, so that the ceiling (model "grammar") joins the table
+        truth=get_demo_truth,
     output:
         predictions="results/metrics/{assay}/predictions.tsv",
         per_fold="results/metrics/{assay}/metrics_per_fold.tsv",

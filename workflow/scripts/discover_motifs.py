@@ -39,9 +39,12 @@ if known["source"] == "meme":
     argv += ["--meme", known["meme"]]
 elif known["source"] == "grammar":
     # the grammar's motifs of the processes this assay measures (PRO-seq: transcription only)
-    if known["grammar"]:
-        argv += ["--grammar", known["grammar"]]
+    argv += ["--grammar", known["grammar"]]
     argv += ["--processes", *ASSAY_PROCESSES[sm.wildcards.assay]]
-else:
+elif known["source"] == "none":
     argv += ["--no-match"]
+# (source "database": the database's matrices are the known motifs)
+database = known["database"]
+if database:
+    argv += ["--jaspar", database["release"], database["collection"], database["tax_group"]]
 run_plantt(argv, sm.log[0])

@@ -8,7 +8,8 @@ from plantt.rule_script import start_rule_script
 start_rule_script()
 sm = snakemake
 setup_logging(sm.log[0])
-predictions, per_fold, summary = evaluate(list(sm.input))
+predictions, per_fold, summary = evaluate(list(sm.input.predictions),
+                                          sm.input.truth[0] if sm.input.truth else None)
 write_tsv(predictions, sm.output.predictions)
 write_tsv(per_fold, sm.output.per_fold)
 write_tsv(summary, sm.output.summary)
