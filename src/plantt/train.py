@@ -1446,7 +1446,8 @@ def train_fold(codes: np.ndarray | torch.Tensor, train: Any, val: Any,
         trainer = _FoldTrainer(codes, train_set, val_set, settings, outdir, model_kind,
                                init_weights, dev, progress, layout, provenance, step_callback,
                                input_spec, plots, levels)
-        if trainer.total_steps <= settings.warmup_steps:
+        # (no epochs, max_epochs 0: the fitted readout is the model, there is no schedule)
+        if 0 < trainer.total_steps <= settings.warmup_steps:
             log.warning("warm-up (%d steps) is not shorter than the whole budget (%d steps): "
                         "the learning rate never decays", settings.warmup_steps,
                         trainer.total_steps)

@@ -474,13 +474,42 @@ def coverage_outputs():
     return [f"results/coverage/{s}.plus.bw" for s in RNASEQ3P_SAMPLES]
 
 
+def learning_curve_assays():
+    settings = config["learning_curve"]
+    if not settings["enabled"]:
+        return []
+    chosen = settings["assays"] or ASSAYS_PRESENT
+    absent = [a for a in chosen if a not in ASSAYS_PRESENT]
+    if absent:
+        raise WorkflowError(
+            f"learning_curve.assays {absent}: the sample sheet has no samples of that assay"
+        )
+    beyond = [f for f in settings["folds"] if f >= config["splits"]["folds"]]
+    if beyond:
+        raise WorkflowError(
+            f"learning_curve.folds {beyond}: splits.folds is {config['splits']['folds']} "
+            "(folds are numbered from 0)"
+        )
+    return list(chosen)
+
+
+def learning_curve_outputs():
+    return [
+        f"results/learning_curve/{assay}.{ext}"
+        for assay in learning_curve_assays()
+        for ext in ("tsv", "png")
+    ]
+
+
 def get_final_outputs():
     """The default target: the whole chain, reads to trained, evaluated and interpreted models,
-    and the published PlanTT-CNN's predictions when its section of the config is set."""
+    the learning curve when asked for, and the published PlanTT-CNN's predictions when its
+    section of the config is set."""
     return (
         preprocess_outputs()
         + coverage_outputs()
         + metrics_outputs()
+        + learning_curve_outputs()
         + interpret_outputs()
         + motif_outputs()
         + published_outputs()

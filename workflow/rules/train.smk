@@ -124,6 +124,42 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
+# The learning curve (config learning_curve): each model fitted on nested subsets of every chosen
+# fold's training orthogroups and scored on the fold's untouched test pairs (plantt.learning_curve).
+rule learning_curve:
+    input:
+        codes="results/windows/encoded.npy",
+        genes="results/windows/encoded.genes.tsv",
+        splits="results/splits/{assay}.tsv",
+        truth=get_demo_truth,
+    output:
+        table=report(
+            "results/learning_curve/{assay}.tsv",
+            caption="../report/learning_curve.rst",
+            category="Model performance",
+            labels={"assay": "{assay}", "table": "learning curve"},
+        ),
+        figure=report(
+            "results/learning_curve/{assay}.png",
+            caption="../report/learning_curve.rst",
+            category="Model performance",
+            labels={"assay": "{assay}", "figure": "learning curve"},
+        ),
+    log:
+        "logs/learning_curve/{assay}.log",
+    conda:
+        "../../envs/pytorch.yaml"
+    threads: get_model_threads
+    resources:
+        mem_mb=8000,
+        runtime=600,
+    params:
+        settings=config["learning_curve"],
+        train=config["train"],
+    script:
+        "../scripts/learning_curve.py"
+
+
 # The paper's Table 2 (with train.pretrain set): PlanTT trained on the assay alone vs started
 # from the other assay's fold models, mean ± SD over folds and a paired comparison.
 rule sequential_training:
@@ -157,3 +193,10 @@ rule sequential_training:
 rule train_all:
     input:
         metrics_outputs(),
+
+
+# `snakemake --cores N learning_curve_all` draws the learning curve of every assay it is asked for
+# (with learning_curve.enabled; also part of the default target then).
+rule learning_curve_all:
+    input:
+        learning_curve_outputs(),
