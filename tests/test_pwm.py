@@ -442,3 +442,65 @@ def test_pwm_cv_fold_needs_validation_pairs(fold_files: dict) -> None:  # noqa: 
 def test_model_variant_pwm() -> None:
     variant = ModelVariant.parse("pwm")
     assert (variant.kind, variant.metric_kind, variant.shuffled) == ("pwm", "plantt", False)
+
+
+# ---- one scan for every fold job ----
+
+
+def test_a_scan_made_once_gives_the_same_fit_and_is_checked(planted: dict, tmp_path: Path) -> None:
+    """write_matrix_scan scans every window once; a fit that reads it chooses what a fit that
+    scans its own windows chooses, with the same coefficients; a scan made with other settings,
+    of other windows, or at a block that does not divide the block lengths is refused, naming
+    its file."""
+    codes = planted["codes"]
+    target = pwm.write_matrix_scan(codes, TOY_SETTINGS, tmp_path / "scan.npy", threads=1)
+    record = json.loads((tmp_path / "scan.json").read_text())
+    assert record["block_length"] == TOY_SETTINGS.fine_block_length
+    assert record["n_windows"] == len(codes) and len(record["matrix_ids"]) > 500
+    scanned = pwm.load_matrix_scan(target, TOY_SETTINGS, codes)
+    assert isinstance(scanned.features, np.memmap)
+    direct = matrix_scan(codes[:7], TOY_SETTINGS.matrices(), TOY_SETTINGS.fine_block_length,
+                         threads=1)
+    np.testing.assert_array_equal(scanned.features[:7], direct)
+    model, table = fit_pwm_pairs(codes, planted["train"], planted["val"], TOY_SETTINGS,
+                                 threads=1, scanned=scanned)
+    assert (model.block_length, model.alpha) == (planted["model"].block_length,
+                                                 planted["model"].alpha)
+    np.testing.assert_allclose(model.coef, planted["model"].coef, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(table["val_spearman"], planted["table"]["val_spearman"],
+                               atol=1e-9)
+    # the scan must fit the settings and the windows
+    with pytest.raises(InputError, match=r"scan\.json.*threshold"):
+        pwm.load_matrix_scan(target, PwmSettings(block_lengths=(TOY_BLOCK, LENGTH),
+                                                 threshold=0.8), codes)
+    with pytest.raises(InputError, match=r"scan\.json.*n_windows"):
+        pwm.load_matrix_scan(target, TOY_SETTINGS, codes[:10])
+    with pytest.raises(InputError, match=r"scan\.json.*do not divide"):
+        pwm.load_matrix_scan(target, PwmSettings(block_lengths=(TOY_BLOCK + 7,)), codes)
+    with pytest.raises(InputError, match="not found"):
+        pwm.load_matrix_scan(tmp_path / "absent.npy", TOY_SETTINGS, codes)
+    with pytest.raises(ValueError, match="out must be float32"):
+        matrix_scan(codes[:2], TOY_SETTINGS.matrices()[:3], TOY_BLOCK,
+                    out=np.zeros((2, 1, 3), dtype=np.float32))
+
+
+def test_the_pwm_baseline_reads_the_scan_through_the_command_line(
+        fold_files: dict, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """plantt train --matrix-scan: the pwm baseline's predictions equal those of a fold that
+    scans its own windows; a scan of other settings is a clear error."""
+    d = fold_files["dir"]
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["plantt.model_commands"])
+    grid = {"block_lengths": [BLOCK], "alphas": [10, 1000, 100000]}
+    settings = PwmSettings.from_dict(grid)
+    pwm.write_matrix_scan(fold_files["codes"], settings, d / "scan.npy", threads=1)
+    common = ["--windows", str(d / "encoded.npy"), "--genes", str(d / "genes.tsv"), "--splits",
+              str(d / "splits.tsv"), "--assay", "rnaseq3p", "--architecture", "pwm",
+              "--fold", "0", "--set", json.dumps(grid)]
+    assert cli.main(["train", *common, "--out-dir", str(d / "own")]) == 0
+    assert cli.main(["train", *common, "--out-dir", str(d / "read"), "--matrix-scan",
+                     str(d / "scan.npy")]) == 0
+    own = pd.read_csv(d / "own" / "predictions.tsv", sep="\t")
+    read = pd.read_csv(d / "read" / "predictions.tsv", sep="\t")
+    np.testing.assert_allclose(read["prediction"], own["prediction"], rtol=1e-6, atol=1e-9)
+    assert cli.main(["train", *common[:-1], json.dumps({**grid, "threshold": 0.9}),
+                     "--out-dir", str(d / "bad"), "--matrix-scan", str(d / "scan.npy")]) == 1

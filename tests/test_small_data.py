@@ -248,3 +248,37 @@ def test_readout_averaged_over_the_best_fits(tmp_path) -> None:
     # all six fits averaged: each bin group's three penalties; bins grouped by 3 repeat weights
     assert not np.allclose(projections[1], projections[6])
     assert np.isfinite(projections[3]).all()
+
+
+def test_seeding_reads_a_scan_made_once_and_chooses_the_same(tmp_path) -> None:
+    """The matrices that start the detectors are chosen from a scan made once for every fold
+    (seeding_scan_settings) exactly as from the fold's own scan: same matrices, same readout."""
+    from plantt.motifs import write_meme
+    from plantt.pwm import load_matrix_scan, write_matrix_scan
+    from plantt.train import seeding_scan_settings
+
+    rng = np.random.default_rng(7)
+    codes, level, a, b = _planted_data(rng)
+    n_train = len(a) * 2 // 3
+    train = PairSet(a[:n_train], b[:n_train], (level[a] - level[b])[:n_train])
+    val = PairSet(a[n_train:], b[n_train:], (level[a] - level[b])[n_train:])
+    other = np.full((6, 4), 0.05) + 0.8 * np.eye(4)[[3, 3, 0, 1, 2, 0]]
+    motif_file = tmp_path / "known.meme"
+    write_meme(motif_file, [("other", other), ("toy", MATRIX.probabilities)])
+    settings = TrainSettings(preset="primed", max_epochs=0, fit_readout=True,
+                             keep_fitted_readout=True, seed_stem_matrices=1,
+                             seed_stem_motif_file=str(motif_file),
+                             seed_stem_matrix_block_length=200, num_threads=1,
+                             model_overrides={"stem_channels": 8, "max_channels": 8,
+                                              "readout_bins": 6})
+    scan_settings = seeding_scan_settings(settings)
+    assert scan_settings.block_lengths == (200,) and scan_settings.threshold == 0.8
+    write_matrix_scan(codes, scan_settings, tmp_path / "scan.npy", threads=1)
+    scanned = load_matrix_scan(tmp_path / "scan.npy", scan_settings, codes)
+    results = {}
+    for name, scan in (("own", None), ("read", scanned)):
+        results[name] = train_fold(codes, train, val, settings, tmp_path / name, progress=False,
+                                   matrix_scan=scan)
+        info = json.loads((tmp_path / name / "model.json").read_text())["provenance"]
+        assert info["seeded_matrices"] == ["toy"]  # the planted one, of the two
+    assert results["read"].best_metric == pytest.approx(results["own"].best_metric, abs=1e-9)

@@ -33,8 +33,14 @@ from plantt.io import InputError, PathLike, get_logger, write_tsv
 from plantt.kmer import KmerSettings, fit_kmer_pairs
 from plantt.metrics import prediction_metrics, summarize_folds
 from plantt.models import load_model
-from plantt.pwm import PwmSettings, fit_pwm_pairs
-from plantt.train import CHECKPOINT, TrainSettings, predict_pairs, train_fold
+from plantt.pwm import PwmSettings, fit_pwm_pairs, load_matrix_scan
+from plantt.train import (
+    CHECKPOINT,
+    TrainSettings,
+    predict_pairs,
+    seeding_scan_settings,
+    train_fold,
+)
 
 log = get_logger("cv")
 
@@ -128,11 +134,13 @@ def check_no_test_leak(source_splits: PathLike, target_splits: PathLike, fold: i
 
 def train_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike, fold: int,
                   assay: str, model: str, outdir: PathLike, settings: TrainSettings,
-                  init_weights: PathLike | None = None, init_splits: PathLike | None = None
-                  ) -> pd.DataFrame:
+                  init_weights: PathLike | None = None, init_splits: PathLike | None = None,
+                  matrix_scan: PathLike | None = None) -> pd.DataFrame:
     """Train ``model`` on ``fold`` and return its test-set predictions (PyTorch models; the
     ridge baselines by :func:`kmer_cv_fold` and :func:`pwm_cv_fold`). ``init_splits``: the splits the
-    ``init_weights`` model was trained on, checked for a test leak (:func:`check_no_test_leak`)."""
+    ``init_weights`` model was trained on, checked for a test leak (:func:`check_no_test_leak`).
+    ``matrix_scan``: the windows' scan for ``seed_stem_matrices`` made once
+    (:func:`plantt.pwm.write_matrix_scan` with :func:`plantt.train.seeding_scan_settings`)."""
     variant = ModelVariant.parse(model)
     if variant.kind in RIDGE_BASELINES:
         raise ValueError(f"the {variant.kind} baseline is not trained with PyTorch: use "
@@ -151,13 +159,16 @@ def train_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike
     if variant.pretrained_on and init_weights is None:
         raise ValueError(f"{model} needs the weights of the model trained on "
                          f"{variant.pretrained_on}")
+    scanned = None
+    if matrix_scan is not None and settings.seed_stem_matrices and init_weights is None:
+        scanned = load_matrix_scan(matrix_scan, seeding_scan_settings(settings), windows.codes)
     outdir = Path(outdir)
     result = train_fold(np.asarray(windows.codes), train, val, settings, outdir,
                         model_kind=variant.kind, init_weights=init_weights,
                         layout="plantt_3000", provenance={"assay": assay, "model": model,
                                                           "fold": fold,
                                                           "splits": str(splits_tsv)},
-                        levels=levels)
+                        levels=levels, matrix_scan=scanned)
     log.info("%s %s fold %d: best %s %.4f at epoch %d (%s, %s)", assay, model, fold,
              result.metric_name, result.best_metric, result.best_epoch, result.stop_reason,
              result.device)
@@ -197,12 +208,14 @@ def kmer_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike,
 
 
 def pwm_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike, fold: int,
-                assay: str, outdir: PathLike, settings: PwmSettings, threads: int | None = None
-                ) -> pd.DataFrame:
+                assay: str, outdir: PathLike, settings: PwmSettings, threads: int | None = None,
+                matrix_scan: PathLike | None = None) -> pd.DataFrame:
     """Fit the known-motif baseline on ``fold``'s training pairs, choose the block length and
     alpha on its validation pairs, write the model (``pwm_model.npz``, ``pwm_model.json``) and
     ``selection.tsv`` (one row per block length and alpha) into ``outdir``, and return its
-    test-set predictions. ``threads``: scanning threads (:func:`plantt.pwm.matrix_scan`)."""
+    test-set predictions. ``threads``: scanning threads (:func:`plantt.pwm.matrix_scan`);
+    ``matrix_scan``: every window's scan made once with ``settings``
+    (:func:`plantt.pwm.write_matrix_scan`), read instead of scanning the fold's windows."""
     windows, splits, train, val = _load_fold(codes_npy, genes_tsv, splits_tsv, fold)
     for name, pairs in (("train", train), ("validation", val)):
         if not len(pairs):
@@ -210,7 +223,10 @@ def pwm_cv_fold(codes_npy: PathLike, genes_tsv: PathLike, splits_tsv: PathLike, 
                                          "fitted on the training pairs and chooses the block "
                                          "length and alpha on the validation pairs)")
     codes = np.asarray(windows.codes)
-    model, selection = fit_pwm_pairs(codes, train, val, settings, threads=threads)
+    scanned = (load_matrix_scan(matrix_scan, settings, windows.codes) if matrix_scan is not None
+               else None)
+    model, selection = fit_pwm_pairs(codes, train, val, settings, threads=threads,
+                                     scanned=scanned)
     outdir = Path(outdir)
     model.save(outdir, provenance={"assay": assay, "model": "pwm", "fold": fold,
                                    "splits": str(splits_tsv)})
@@ -408,11 +424,13 @@ def run_train(args: argparse.Namespace) -> int:
                              args.out, load_kmer_settings(config, overrides))
     elif kind == "pwm":
         table = pwm_cv_fold(args.windows, args.genes, args.splits, args.fold, args.assay,
-                            args.out, load_pwm_settings(config, overrides))
+                            args.out, load_pwm_settings(config, overrides),
+                            matrix_scan=args.matrix_scan)
     else:
         settings = load_train_settings(config, overrides)
         table = train_cv_fold(args.windows, args.genes, args.splits, args.fold, args.assay,
-                              args.model, args.out, settings, args.init_weights, args.init_splits)
+                              args.model, args.out, settings, args.init_weights, args.init_splits,
+                              args.matrix_scan)
     write_tsv(table, Path(args.out) / "predictions.tsv")
     return 0
 

@@ -147,6 +147,12 @@ def _register_training(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--init-splits", help="the splits TSV the --init-weights model was trained "
                                              "on: refused if its fold saw this fold's test "
                                              "orthogroups")
+    train.add_argument("--matrix-scan", help="every window's scan of the known matrices, made "
+                                             "once (plantt.pwm.write_matrix_scan; the workflow's "
+                                             "rule scan_matrices) with the pwm baseline's "
+                                             "settings, or for PlanTT's seed_stem_matrices with "
+                                             "plantt.train.seeding_scan_settings: read instead "
+                                             "of scanning again")
     train.set_defaults(func=_deferred("plantt.cv", "run_train"))
 
     evaluate = _parser(subparsers, "evaluate",

@@ -328,7 +328,7 @@ def _one_thread() -> None:
 
 def matrix_scan(codes: np.ndarray, matrices: Sequence[PositionMatrix], block_length: int, *,
                 feature: str = "occupancy", threshold: float = 0.85, temperature: float = 0.03,
-                threads: int | None = None) -> np.ndarray:
+                threads: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Features of every window, matrix and block: ``(n, n_blocks, n_matrices)`` float32.
 
     ``codes``: ``(n, L)`` encoded windows (A=0 C=1 G=2 T=3 N=4; a memmap is fine, read in batches).
@@ -336,7 +336,8 @@ def matrix_scan(codes: np.ndarray, matrices: Sequence[PositionMatrix], block_len
     last block may be shorter. ``feature``: ``occupancy``, the soft count of sites on both strands,
     ``sum sigmoid((relative - threshold) / temperature)``, or ``max_score``, the best relative score
     on either strand (0 where no site fits). ``threads``: worker threads (default: PyTorch's
-    thread count), each running PyTorch on one thread.
+    thread count), each running PyTorch on one thread. ``out``: an array (or a memmap, so that a
+    genome's scan need not fit in memory) of the result's shape and dtype to fill and return.
     """
     codes = np.asarray(codes)  # a memmap stays mapped
     check_codes(codes)
@@ -349,7 +350,11 @@ def matrix_scan(codes: np.ndarray, matrices: Sequence[PositionMatrix], block_len
     threads = _resolve_threads(threads)
     n, length = codes.shape
     groups = _groups(matrices, feature, float(threshold), float(temperature))
-    out = np.empty((n, n_blocks_of(length, block_length), len(matrices)), dtype=np.float32)
+    shape = (n, n_blocks_of(length, block_length), len(matrices))
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 of shape {shape}, got {out.dtype} {out.shape}")
     starts = range(0, n, _BATCH)
 
     def run(start: int) -> None:
@@ -406,6 +411,98 @@ def coarser_blocks(features: np.ndarray, factor: int, feature: str) -> np.ndarra
     padded[:, :blocks] = features  # 0 adds nothing, and no score is below 0
     grouped = padded.reshape(n, coarse, factor, m)
     return grouped.sum(axis=2) if feature == "occupancy" else grouped.max(axis=2)
+
+
+# ---- one scan per work directory ----
+
+
+@dataclass(frozen=True)
+class MatrixScan:
+    """Every window's features, scanned once (:func:`write_matrix_scan`) for every fold job that
+    fits on them: ``features`` ``(n_windows, n_blocks, n_matrices)`` float32 (a memmap) at
+    ``block_length``, with the scan settings that made them."""
+
+    features: np.ndarray
+    block_length: int
+    matrix_ids: tuple[str, ...]
+    feature: str
+    threshold: float
+    temperature: float
+
+
+def _scan_record(settings: PwmSettings, matrices: Sequence[PositionMatrix], block_length: int,
+                 shape: tuple[int, ...], seq_len: int) -> dict[str, Any]:
+    return {"format": 1, "matrix_ids": [m.id for m in matrices], "block_length": block_length,
+            "feature": settings.feature, "threshold": settings.threshold,
+            "temperature": settings.temperature, "n_windows": int(shape[0]), "seq_len": seq_len}
+
+
+def write_matrix_scan(codes: np.ndarray, settings: PwmSettings, target: PathLike,
+                      threads: int | None = None) -> Path:
+    """Scan every window of ``codes`` once for the matrices of ``settings`` at their finest block
+    (the greatest common divisor of ``block_lengths``) and write ``target`` (``.npy``, float32
+    ``(n_windows, n_blocks, n_matrices)``) with its settings beside it (``.json``), so that the
+    fold jobs of every assay and model read it instead of scanning again
+    (:func:`load_matrix_scan`). Each file is written under a temporary name, then renamed."""
+    codes = np.asarray(codes)
+    check_codes(codes)
+    matrices = settings.matrices()
+    block_length = settings.fine_block_length
+    size = codes.shape[0] * n_blocks_of(codes.shape[1], block_length) * len(matrices) * 4
+    log.info("scanning %d windows for %d matrices (%s, blocks of %d): %.2f GB", codes.shape[0],
+             len(matrices), settings.feature, block_length, size / 1e9)
+    shape = (codes.shape[0], n_blocks_of(codes.shape[1], block_length), len(matrices))
+    target = Path(target)
+    with atomic_path(target, suffix=".npy") as tmp:
+        # written in place, batch by batch: a genome's scan need not fit in memory
+        features = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        matrix_scan(codes, matrices, block_length, feature=settings.feature,
+                    threshold=settings.threshold, temperature=settings.temperature,
+                    threads=threads, out=features)
+        features.flush()
+        del features
+    record = _scan_record(settings, matrices, block_length, shape, int(codes.shape[1]))
+    with atomic_open(target.with_suffix(".json")) as handle:
+        json.dump(record, handle, indent=1)
+    return target
+
+
+def load_matrix_scan(path: PathLike, settings: PwmSettings, codes: np.ndarray) -> MatrixScan:
+    """The scan :func:`write_matrix_scan` wrote, memory-mapped, after checking that it was made
+    with ``settings``' matrices and feature, at a block that divides each of their block lengths,
+    from windows of the shape of ``codes`` (an error names the file and what differs)."""
+    path = Path(path)
+    sidecar = path.with_suffix(".json")
+    try:
+        record = json.loads(sidecar.read_text())
+        features = np.load(path, mmap_mode="r")
+    except FileNotFoundError as err:
+        raise InputError(err.filename, "matrix scan not found (write it with "
+                                       "plantt.pwm.write_matrix_scan)") from None
+    except (OSError, ValueError) as err:
+        raise InputError(path, f"not a matrix scan ({err})") from None
+    ids = [m.id for m in settings.matrices()]
+    expected = {"matrix_ids": ids, "feature": settings.feature,
+                "threshold": settings.threshold, "temperature": settings.temperature,
+                "n_windows": int(codes.shape[0]), "seq_len": int(codes.shape[1])}
+    for key, value in expected.items():
+        if record.get(key) != value:
+            shown = (f"{len(record.get(key) or [])} matrices" if key == "matrix_ids"
+                     else repr(record.get(key)))
+            wanted = f"{len(value)} matrices" if key == "matrix_ids" else repr(value)
+            raise InputError(sidecar, f"the scan was made with {key} {shown}, the settings "
+                                      f"(or windows) ask for {wanted}: scan again")
+    block_length = int(record.get("block_length", 0))
+    if block_length < 1 or any(b % block_length for b in settings.block_lengths):
+        raise InputError(sidecar, f"the scan's blocks of {block_length} bases do not divide the "
+                                  f"block lengths {list(settings.block_lengths)}: scan again")
+    n_blocks = n_blocks_of(int(codes.shape[1]), block_length)
+    if features.shape != (codes.shape[0], n_blocks, len(ids)) or features.dtype != np.float32:
+        raise InputError(path, f"expected float32 features of shape "
+                               f"{(codes.shape[0], n_blocks, len(ids))}, found {features.dtype} "
+                               f"{features.shape}")
+    return MatrixScan(features, block_length, tuple(ids), settings.feature, settings.threshold,
+                      settings.temperature)
 
 
 # ---- settings ----
@@ -711,22 +808,29 @@ def _standardised(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return (x / scale).astype(np.float32), scale
 
 
-def _fit_grid(codes: np.ndarray, rows: GridRows, settings: PwmSettings, threads: int | None
-              ) -> tuple[PwmRidge, pd.DataFrame]:
+def _fit_grid(codes: np.ndarray, rows: GridRows, settings: PwmSettings, threads: int | None,
+              scanned: MatrixScan | None = None) -> tuple[PwmRidge, pd.DataFrame]:
     matrices = settings.matrices()
     length = int(codes.shape[1])
-    fine = settings.fine_block_length
+    fine = settings.fine_block_length if scanned is None else scanned.block_length
     size = rows.used.size * n_blocks_of(length, fine) * len(matrices) * 4
     if size > MAX_SCAN_BYTES:
         raise ValueError(f"block_lengths {list(settings.block_lengths)}: scanning {rows.used.size} "
                          f"windows at blocks of {fine} bases (their greatest common divisor) "
                          f"would hold {size / 2 ** 30:.1f} GiB; choose block lengths with a "
                          "larger common divisor")
-    log.info("scanning %d windows for %d matrices (%s, blocks of %d)", rows.used.size,
-             len(matrices), settings.feature, fine)
-    scan = matrix_scan(codes[rows.used], matrices, fine, feature=settings.feature,
-                       threshold=settings.threshold, temperature=settings.temperature,
-                       threads=threads)
+    if scanned is not None:
+        if scanned.matrix_ids != tuple(m.id for m in matrices):
+            raise ValueError("the matrix scan holds other matrices than the settings'")
+        log.info("reading the scan of %d windows for %d matrices (%s, blocks of %d)",
+                 rows.used.size, len(matrices), settings.feature, fine)
+        scan = np.asarray(scanned.features[rows.used])
+    else:
+        log.info("scanning %d windows for %d matrices (%s, blocks of %d)", rows.used.size,
+                 len(matrices), settings.feature, fine)
+        scan = matrix_scan(codes[rows.used], matrices, fine, feature=settings.feature,
+                           threshold=settings.threshold, temperature=settings.temperature,
+                           threads=threads)
     training = rows.training_rows
     scales: dict[int, np.ndarray] = {}
 
@@ -747,23 +851,26 @@ def _fit_grid(codes: np.ndarray, rows: GridRows, settings: PwmSettings, threads:
 
 
 def fit_pwm_pairs(codes: np.ndarray, train: PairSet, val: PairSet, settings: PwmSettings,
-                  threads: int | None = None) -> tuple[PwmRidge, pd.DataFrame]:
+                  threads: int | None = None, scanned: MatrixScan | None = None
+                  ) -> tuple[PwmRidge, pd.DataFrame]:
     """Fit the baseline on pair differences ``x[idx_a] - x[idx_b]`` (no intercept) and choose the
     block length and alpha on the validation pairs. Returns the chosen model and the selection
     table (one row per block length and alpha: ``block_length, alpha, val_spearman,
-    val_pearson, chosen``). Deterministic; ``threads`` as in :func:`matrix_scan`."""
+    val_pearson, chosen``). Deterministic; ``threads`` as in :func:`matrix_scan`; ``scanned``:
+    every window's scan made once (:func:`load_matrix_scan`) instead of scanning here."""
     codes = np.asarray(codes)
     check_codes(codes)
-    return _fit_grid(codes, pair_rows(codes, train, val, BASELINE, CHOICES), settings, threads)
+    return _fit_grid(codes, pair_rows(codes, train, val, BASELINE, CHOICES), settings, threads,
+                     scanned)
 
 
 def fit_pwm_sequences(codes: np.ndarray, train: SequenceSet, val: SequenceSet,
-                      settings: PwmSettings, threads: int | None = None
-                      ) -> tuple[PwmRidge, pd.DataFrame]:
+                      settings: PwmSettings, threads: int | None = None,
+                      scanned: MatrixScan | None = None) -> tuple[PwmRidge, pd.DataFrame]:
     """Fit the baseline on single sequences (with intercept) and choose the block length and alpha
     on the validation sequences; returns the model and the selection table as
     :func:`fit_pwm_pairs`."""
     codes = np.asarray(codes)
     check_codes(codes)
     return _fit_grid(codes, sequence_rows(codes, train, val, BASELINE, CHOICES), settings,
-                     threads)
+                     threads, scanned)

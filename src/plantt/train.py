@@ -764,7 +764,8 @@ def _load_init_weights(model: nn.Module, init_weights: PathLike) -> None:
 # Seeded detectors, parameter groups and grouped batches
 # ----------------------------------------------------------------------------------------------
 def _seed_stem(model: nn.Module, codes: np.ndarray | torch.Tensor, train: Examples,
-               val: Examples, settings: TrainSettings) -> tuple[list[str], list[str]]:
+               val: Examples, settings: TrainSettings, matrix_scan: Any = None
+               ) -> tuple[list[str], list[str]]:
     """Seed the stem: first the known matrices a ridge on their occupancy weighs most (both
     orientations each, ``seed_stem_matrices``), then in the filters left the k-mers a ridge on the
     training examples weighs most, per k (``seed_stem_kmers``). Returns the matrix ids and the
@@ -786,7 +787,8 @@ def _seed_stem(model: nn.Module, codes: np.ndarray | torch.Tensor, train: Exampl
     first = 0
     if settings.seed_stem_matrices:
         matrices = _top_known_matrices(array, train, val, settings,
-                                       min(settings.seed_stem_matrices, conv.out_channels // 2))
+                                       min(settings.seed_stem_matrices, conv.out_channels // 2),
+                                       matrix_scan)
         oriented = [m for pm in matrices for m in (pm, pm.reverse_complement())]
         first = seed_matrix_detectors(conv, oriented, settings.seed_stem_matrix_threshold)
         matrix_ids = [pm.id for pm in matrices]
@@ -838,21 +840,32 @@ def _seed_after(conv: nn.Conv1d, kmers: list[str], first: int, seed: Any) -> Non
         conv.bias[first:].copy_(view.bias)
 
 
-def _top_known_matrices(codes: np.ndarray, train: Examples, val: Examples,
-                        settings: TrainSettings, n: int) -> list[Any]:
-    """The ``n`` known matrices a ridge on their per-block occupancy (both strands) on the
-    training examples weighs most (penalty chosen on the validation examples from the ``pwm``
-    baseline's own grid, 10-1e8: a narrower one, 1e2-1e5, was left at its edge)."""
-    from plantt.pwm import PwmSettings, fit_pwm_pairs, fit_pwm_sequences
+def seeding_scan_settings(settings: TrainSettings) -> Any:
+    """The :class:`plantt.pwm.PwmSettings` of the ridge that chooses the known matrices of
+    ``seed_stem_matrices``: what a scan made once for every fold job
+    (:func:`plantt.pwm.write_matrix_scan`) must be made with."""
+    from plantt.pwm import PwmSettings
 
-    grid = PwmSettings(release=settings.seed_stem_jaspar_release,
+    return PwmSettings(release=settings.seed_stem_jaspar_release,
                        motif_file=settings.seed_stem_motif_file,
                        block_lengths=(settings.seed_stem_matrix_block_length,),
                        threshold=settings.seed_stem_matrix_threshold)
+
+
+def _top_known_matrices(codes: np.ndarray, train: Examples, val: Examples,
+                        settings: TrainSettings, n: int, matrix_scan: Any = None) -> list[Any]:
+    """The ``n`` known matrices a ridge on their per-block occupancy (both strands) on the
+    training examples weighs most (penalty chosen on the validation examples from the ``pwm``
+    baseline's own grid, 10-1e8: a narrower one, 1e2-1e5, was left at its edge). ``matrix_scan``:
+    the windows' scan made once (:func:`plantt.pwm.load_matrix_scan` with
+    :func:`seeding_scan_settings`), else they are scanned here."""
+    from plantt.pwm import fit_pwm_pairs, fit_pwm_sequences
+
+    grid = seeding_scan_settings(settings)
     if isinstance(train, SequenceSet):
-        ridge, _ = fit_pwm_sequences(codes, train, val, grid)
+        ridge, _ = fit_pwm_sequences(codes, train, val, grid, scanned=matrix_scan)
     else:
-        ridge, _ = fit_pwm_pairs(codes, train, val, grid)
+        ridge, _ = fit_pwm_pairs(codes, train, val, grid, scanned=matrix_scan)
     return [top.matrix for top in ridge.top_matrices(n)]
 
 
@@ -1122,7 +1135,8 @@ class _FoldTrainer:
                  init_weights: PathLike | None, device: torch.device, progress: bool,
                  layout: str | None, provenance: dict[str, Any] | None,
                  step_callback: StepCallback | None, input_spec: dict[str, Any] | None = None,
-                 plots: bool = True, levels: GeneLevels | None = None):
+                 plots: bool = True, levels: GeneLevels | None = None,
+                 matrix_scan: Any = None):
         self.s = settings
         self.kind = kind
         self.outdir = outdir
@@ -1158,7 +1172,7 @@ class _FoldTrainer:
             _load_init_weights(self.model, init_weights)
         elif settings.seed_stem_kmers or settings.seed_stem_matrices:
             self.seeded_matrices, self.seeded_kmers = _seed_stem(self.model, codes, train, val,
-                                                                 settings)
+                                                                 settings, matrix_scan)
         self.model.to(device)
         self.readout_fit: dict[str, float] = {}
         if settings.fit_readout and init_weights is None:
@@ -1419,7 +1433,7 @@ def train_fold(codes: np.ndarray | torch.Tensor, train: Any, val: Any,
                layout: str | None = None, provenance: dict[str, Any] | None = None,
                step_callback: StepCallback | None = None,
                input_spec: dict[str, Any] | None = None, plots: bool = True,
-               levels: GeneLevels | None = None) -> TrainResult:
+               levels: GeneLevels | None = None, matrix_scan: Any = None) -> TrainResult:
     """Train one fold; write ``weights.pt``, ``model.json``, ``history.tsv``, ``curves.png``.
 
     ``train``/``val``: :class:`PairSet`, or anything with ``idx_a``, ``idx_b``, ``target``; for
@@ -1428,6 +1442,9 @@ def train_fold(codes: np.ndarray | torch.Tensor, train: Any, val: Any,
     (how other lengths are brought to this one, :mod:`plantt.tables`) go to model.json.
     ``step_callback(epoch, step_in_epoch, global_step)`` is called after every optimizer step.
     ``plots=False`` skips ``curves.png``.
+    ``matrix_scan``: the windows' scan for ``seed_stem_matrices``, made once for every fold
+    (:func:`plantt.pwm.load_matrix_scan` with :func:`seeding_scan_settings`); the same matrices
+    are chosen as without it, and faster.
     Resumes from ``outdir/checkpoint.pt`` when it belongs to the same run.
     """
     settings = settings or TrainSettings()
@@ -1445,7 +1462,7 @@ def train_fold(codes: np.ndarray | torch.Tensor, train: Any, val: Any,
                         int(codes.shape[1]))
         trainer = _FoldTrainer(codes, train_set, val_set, settings, outdir, model_kind,
                                init_weights, dev, progress, layout, provenance, step_callback,
-                               input_spec, plots, levels)
+                               input_spec, plots, levels, matrix_scan)
         # (no epochs, max_epochs 0: the fitted readout is the model, there is no schedule)
         if 0 < trainer.total_steps <= settings.warmup_steps:
             log.warning("warm-up (%d steps) is not shorter than the whole budget (%d steps): "

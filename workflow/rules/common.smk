@@ -423,6 +423,48 @@ def get_pwm_motif_file(wildcards):
     return {"motif_file": motif_file} if motif_file else {}
 
 
+# The known matrices are scanned once per work directory (rule scan_matrices) for every fold job
+# that fits on them: "pwm" with the pwm baseline's settings, "seeding" with those of the ridge that
+# chooses the small_data recipe's primed detectors (seed_stem_matrices).
+MATRIX_SCANS = ["pwm", "seeding"]
+SEEDING_SCAN_KEYS = [
+    "seed_stem_jaspar_release",
+    "seed_stem_motif_file",
+    "seed_stem_matrix_block_length",
+    "seed_stem_matrix_threshold",
+]
+
+
+def get_scan_settings(wildcards):
+    """pwm: train.pwm (PwmSettings fields); seeding: PlanTT's merged training settings, from
+    which the script takes the seeding ridge's scan (plantt.train.seeding_scan_settings).
+    """
+    if wildcards.scan == "pwm":
+        return dict(config["train"].get("pwm") or {})
+    # only what the seeding scan depends on: another training setting changes no scan
+    settings = train_settings(config["train"], "plantt")
+    return {key: settings[key] for key in SEEDING_SCAN_KEYS if key in settings}
+
+
+def get_scan_motif_file(wildcards):
+    """The MEME file scanned instead of JASPAR's, where set, is an input."""
+    if wildcards.scan == "pwm":
+        return get_pwm_motif_file(wildcards)
+    motif_file = train_settings(config["train"], "plantt").get("seed_stem_motif_file")
+    return {"motif_file": motif_file} if motif_file else {}
+
+
+def get_seeding_scan(wildcards):
+    """The scan for a PlanTT model whose detectors start from known matrices (not one that starts
+    from another assay's weights: it is not seeded)."""
+    if wildcards.model.startswith("plantt_from_"):
+        return {}
+    settings = train_settings(config["train"], model_kind(wildcards.model))
+    if not settings.get("seed_stem_matrices"):
+        return {}
+    return {"matrix_scan": "results/windows/matrix_scan.seeding.npy"}
+
+
 def get_fold_predictions(wildcards):
     return [
         f"results/models/{wildcards.assay}/{model}/fold_{fold}/predictions.tsv"

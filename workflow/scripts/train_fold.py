@@ -13,5 +13,6 @@ settings = load_train_settings(sm.params.settings)
 table = train_cv_fold(sm.input.codes, sm.input.genes, sm.input.splits, int(sm.wildcards.fold),
                       sm.wildcards.assay, sm.wildcards.model, Path(sm.output.weights).parent,
                       settings, init_weights=sm.input.get("init"),
-                      init_splits=sm.input.get("init_splits"))
+                      init_splits=sm.input.get("init_splits"),
+                      matrix_scan=sm.input.get("matrix_scan"))
 write_tsv(table, sm.output.predictions)

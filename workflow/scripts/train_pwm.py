@@ -17,5 +17,5 @@ settings = load_pwm_settings(sm.params.settings)
 with threadpool_limits(limits=sm.threads):
     table = pwm_cv_fold(sm.input.codes, sm.input.genes, sm.input.splits, int(sm.wildcards.fold),
                         sm.wildcards.assay, Path(sm.output.model).parent, settings,
-                        threads=sm.threads)
+                        threads=sm.threads, matrix_scan=sm.input.matrix_scan)
 write_tsv(table, sm.output.predictions)
