@@ -81,8 +81,13 @@ def write_encoded_windows(fasta_paths_by_species: Mapping[str, PathLike], out_np
             raise InputError(path, "gene id appears twice", record=ids[int(dup.argmax())])
         tables.append(pd.DataFrame({"species": species, "gene_id": ids}))
         arrays.append(codes)
-    genes = (pd.concat(tables, ignore_index=True) if tables
-             else pd.DataFrame(columns=["species", "gene_id"]))
+    if not tables:
+        # an empty array would only fail later, far from its cause
+        raise InputError(first_path or next(iter(fasta_paths_by_species.values()), None),
+                         "no window in any of the FASTA files "
+                         f"({', '.join(str(p) for p in fasta_paths_by_species.values())}): "
+                         "expected records of the windows (plantt windows)")
+    genes = pd.concat(tables, ignore_index=True)
     genes.insert(0, "index", np.arange(len(genes), dtype=np.int64))
     shape = (len(genes), length or 0)
     with atomic_path(out_npy, suffix=".npy") as tmp:
