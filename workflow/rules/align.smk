@@ -33,7 +33,9 @@ rule star_index:
         "logs/star_index/{species}.log",
     conda:
         "../../envs/star.yaml"
-    threads: 2
+    # STAR scales to about 8 threads per job; Snakemake caps this at --cores (the demo: 2), and a
+    # profile's set-threads overrides it.
+    threads: 8
     resources:
         mem_mb=star_index_mem_mb,
         runtime=lambda wildcards, attempt: 120 * attempt,
@@ -62,7 +64,9 @@ rule star_align:
         "logs/star/{sample}.log",
     conda:
         "../../envs/star.yaml"
-    threads: 2
+    # STAR scales to about 8 threads per job; Snakemake caps this at --cores (the demo: 2), and a
+    # profile's set-threads overrides it.
+    threads: 8
     resources:
         mem_mb=star_align_mem_mb,
         runtime=star_align_runtime,

@@ -13,7 +13,9 @@ rule trim_single_end:
         sample=_alternation(SINGLE_END),
     conda:
         "../../envs/cutadapt.yaml"
-    threads: 2
+    # cutadapt -j gains little past 4; Snakemake caps this at --cores, a profile's set-threads
+    # overrides it.
+    threads: 4
     resources:
         mem_mb=1000,
         runtime=trim_runtime,
@@ -37,7 +39,9 @@ rule trim_paired_end:
         sample=_alternation(PAIRED_END),
     conda:
         "../../envs/cutadapt.yaml"
-    threads: 2
+    # cutadapt -j gains little past 4; Snakemake caps this at --cores, a profile's set-threads
+    # overrides it.
+    threads: 4
     resources:
         mem_mb=1000,
         runtime=trim_runtime,
