@@ -73,16 +73,26 @@ class PositionMatrix:
         """Log-odds as a (5, width) lookup table by base code (row 4, N: -inf)."""
         return np.vstack([self.log_odds().T, np.full((1, self.width), -np.inf)])
 
+    @cached_property
+    def _score_columns(self) -> tuple[np.ndarray, ...]:
+        """The score table's columns, each a (5,) lookup by base code."""
+        return tuple(np.ascontiguousarray(self._score_table[:, j]) for j in range(self.width))
+
     def relative_scores(self, codes: np.ndarray) -> np.ndarray:
         """Relative score of every ``width``-long site of ``codes`` (uint8 A=0..T=3, N=4) on the
         given strand; a site holding N scores 0. Shape ``(len(codes) - width + 1,)``."""
         codes = np.asarray(codes, dtype=np.uint8)
         w = self.width
-        if len(codes) < w:
+        n = len(codes) - w + 1
+        if n < 1:
             return np.zeros(0)
-        table = self._score_table
-        windows = np.lib.stride_tricks.sliding_window_view(codes, w)
-        raw = table[windows, np.arange(w)[None, :]].sum(axis=1)
+        # position by position, each a lookup over every site at once: the simulator calls this
+        # on short regions hundreds of thousands of times, where one (sites x width) gather
+        # cost 5 times as much per call
+        columns = self._score_columns
+        raw = columns[0][codes[:n]]
+        for j in range(1, w):
+            raw += columns[j][codes[j:j + n]]
         smin, smax = self._score_range
         rel = (raw - smin) / (smax - smin) if smax > smin else np.ones_like(raw)
         return np.where(np.isfinite(rel), rel, 0.0)
