@@ -71,6 +71,22 @@ def _planted_data(rng: np.random.Generator, n_genes: int = 240, length: int = 60
     return codes, level, a, b
 
 
+def _planted_split(seed: int, motif_file, names: tuple[str, str]):
+    """Planted data split into training and validation pairs, and a MEME file holding the toy
+    matrix and another one, in the order of ``names``."""
+    from plantt.motifs import write_meme
+
+    rng = np.random.default_rng(seed)
+    codes, level, a, b = _planted_data(rng)
+    n_train = len(a) * 2 // 3
+    train = PairSet(a[:n_train], b[:n_train], (level[a] - level[b])[:n_train])
+    val = PairSet(a[n_train:], b[n_train:], (level[a] - level[b])[n_train:])
+    other = np.full((6, 4), 0.05) + 0.8 * np.eye(4)[[3, 3, 0, 1, 2, 0]]
+    matrices = {"toy": MATRIX.probabilities, "other": other}
+    write_meme(motif_file, [(name, matrices[name]) for name in names])
+    return codes, train, val
+
+
 def test_single_gene_levels_and_kept_readout(tmp_path) -> None:
     rng = np.random.default_rng(3)
     codes, level, a, b = _planted_data(rng)
@@ -165,16 +181,9 @@ def test_readout_reads_the_detector_set_validation_chooses(tmp_path) -> None:
     matrices or only the k-mers, whichever the validation pairs prefer; the detectors it does
     not read get weight 0, and the grid over all three is never worse than any one of them."""
     from plantt.models import load_model
-    from plantt.motifs import write_meme
 
-    rng = np.random.default_rng(5)
-    codes, level, a, b = _planted_data(rng)
-    n_train = len(a) * 2 // 3
-    train = PairSet(a[:n_train], b[:n_train], (level[a] - level[b])[:n_train])
-    val = PairSet(a[n_train:], b[n_train:], (level[a] - level[b])[n_train:])
-    other = np.full((6, 4), 0.05) + 0.8 * np.eye(4)[[3, 3, 0, 1, 2, 0]]
     motif_file = tmp_path / "known.meme"
-    write_meme(motif_file, [("toy", MATRIX.probabilities), ("other", other)])
+    codes, train, val = _planted_split(5, motif_file, ("toy", "other"))
     base = dict(preset="primed", max_epochs=0, fit_readout=True, keep_fitted_readout=True,
                 seed_stem_matrices=2, seed_stem_motif_file=str(motif_file),
                 seed_stem_matrix_block_length=200, seed_stem_kmers=4, seed_stem_ks=(6,),
@@ -253,18 +262,11 @@ def test_readout_averaged_over_the_best_fits(tmp_path) -> None:
 def test_seeding_reads_a_scan_made_once_and_chooses_the_same(tmp_path) -> None:
     """The matrices that start the detectors are chosen from a scan made once for every fold
     (seeding_scan_settings) exactly as from the fold's own scan: same matrices, same readout."""
-    from plantt.motifs import write_meme
     from plantt.pwm import load_matrix_scan, write_matrix_scan
     from plantt.train import seeding_scan_settings
 
-    rng = np.random.default_rng(7)
-    codes, level, a, b = _planted_data(rng)
-    n_train = len(a) * 2 // 3
-    train = PairSet(a[:n_train], b[:n_train], (level[a] - level[b])[:n_train])
-    val = PairSet(a[n_train:], b[n_train:], (level[a] - level[b])[n_train:])
-    other = np.full((6, 4), 0.05) + 0.8 * np.eye(4)[[3, 3, 0, 1, 2, 0]]
     motif_file = tmp_path / "known.meme"
-    write_meme(motif_file, [("other", other), ("toy", MATRIX.probabilities)])
+    codes, train, val = _planted_split(7, motif_file, ("other", "toy"))
     settings = TrainSettings(preset="primed", max_epochs=0, fit_readout=True,
                              keep_fitted_readout=True, seed_stem_matrices=1,
                              seed_stem_motif_file=str(motif_file),
