@@ -55,6 +55,34 @@ def test_seeded_filter_counts_exact_occurrences_only() -> None:
     assert conv.weight[2].abs().sum() > 0 and conv.weight[2].abs().max() < 1.0
 
 
+def test_mismatch_tolerant_filter_grades_the_neighbourhood_of_its_kmer() -> None:
+    """With m mismatches tolerated a site with j <= m mismatches scores 2 (m - j) + 1 and one with
+    more scores nothing; each detector takes its own m."""
+    kmer = "ACGTTGCAGT"
+    conv = torch.nn.Conv1d(4, 2, 15, padding="same")
+    assert seed_detectors(conv, [kmer, kmer], mismatches=[2, 0]) == 2
+
+    def score(site: str) -> tuple[float, float]:
+        x = soft_one_hot(torch.from_numpy(encode("T" * 20 + site + "T" * 20))[None])
+        with torch.no_grad():
+            return tuple(float(v) for v in F.relu(conv(x))[0].max(dim=1).values)
+
+    def mutate(site: str, positions: list[int]) -> str:
+        swap = {"A": "C", "C": "G", "G": "T", "T": "A"}
+        return "".join(swap[b] if i in positions else b for i, b in enumerate(site))
+
+    assert score(kmer) == pytest.approx((5.0, 1.0))
+    assert score(mutate(kmer, [3])) == pytest.approx((3.0, 0.0))
+    assert score(mutate(kmer, [0, 9])) == pytest.approx((1.0, 0.0))
+    assert score(mutate(kmer, [1, 4, 7])) == pytest.approx((0.0, 0.0))
+    with pytest.raises(ValueError, match="fewer than half"):
+        seed_detectors(torch.nn.Conv1d(4, 1, 15), ["ACGTAC"], mismatches=3)
+    with pytest.raises(ValueError, match="2 mismatch counts for 1"):
+        seed_detectors(torch.nn.Conv1d(4, 1, 15), ["ACGTAC"], mismatches=[0, 1])
+    with pytest.raises(ValueError, match="seed_stem_kmer_mismatches"):
+        TrainSettings(seed_stem_kmers=4, seed_stem_ks=(6, 8), seed_stem_kmer_mismatches=(1,))
+
+
 def test_seeding_rejects_what_cannot_hold_a_detector() -> None:
     with pytest.raises(ValueError, match="bias"):
         seed_detectors(torch.nn.Conv1d(4, 4, 9, bias=False), ["ACGT"])

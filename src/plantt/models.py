@@ -161,6 +161,7 @@ import math
 import os
 import pickle
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -529,14 +530,18 @@ class PlanTTCNNTower(nn.Module):
         return self.stem[0]
 
 
-def seed_detectors(conv: nn.Conv1d, kmers: list[str], weight: float = 1.0) -> int:
-    """Make the first ``len(kmers)`` filters of a stride-1 convolution on one-hot DNA exact
-    detectors of those k-mers; returns how many filters were seeded.
+def seed_detectors(conv: nn.Conv1d, kmers: list[str], weight: float = 1.0,
+                   mismatches: Sequence[int] | int = 0) -> int:
+    """Make the first ``len(kmers)`` filters of a stride-1 convolution on one-hot DNA detectors
+    of those k-mers; returns how many filters were seeded.
 
     Filter ``f`` gets ``+weight`` for the k-mer's base and ``-weight`` for the three others at
-    each of its positions (centred in the kernel), zero elsewhere, and bias
-    ``-weight * (k - 1)``: an exact match scores ``weight``, one mismatch ``-weight``, so after a
-    ReLU the filter counts exact occurrences. Training may then widen or soften it.
+    each of its positions (centred in the kernel), zero elsewhere. With ``mismatches`` m (one
+    value, or one per k-mer) its bias is ``-weight * (k - 2m - 1)``: a site with j mismatches
+    scores ``weight * (2 (m - j) + 1)``, so after a ReLU the filter counts the sites within m
+    mismatches of the k-mer, exact ones most (m = 0: exact occurrences only, scoring ``weight``).
+    Degenerate sites of a real factor rarely match its best k-mer exactly (the mismatch kernel of
+    Leslie et al. 2004 counts such neighbourhoods). Training may then widen or soften it.
     """
     kernel = conv.kernel_size[0]
     if conv.in_channels != 4 or conv.stride[0] != 1 or conv.groups != 1:
@@ -545,17 +550,24 @@ def seed_detectors(conv: nn.Conv1d, kmers: list[str], weight: float = 1.0) -> in
         raise ValueError("k-mer seeding needs a convolution with a bias (no batch norm after it)")
     if len(kmers) > conv.out_channels:
         raise ValueError(f"{len(kmers)} k-mers for {conv.out_channels} filters")
+    tolerated = [int(mismatches)] * len(kmers) if isinstance(mismatches, int) \
+        else [int(m) for m in mismatches]
+    if len(tolerated) != len(kmers):
+        raise ValueError(f"{len(tolerated)} mismatch counts for {len(kmers)} k-mers")
     with torch.no_grad():
-        for f, kmer in enumerate(kmers):
+        for f, (kmer, m) in enumerate(zip(kmers, tolerated, strict=True)):
             k = len(kmer)
             codes = torch.from_numpy(encode(kmer).astype(np.int64))
             if not 1 <= k <= kernel or bool((codes > 3).any()) or kmer != kmer.upper():
                 raise ValueError(f"k-mer {kmer!r}: expected 1-{kernel} bases of A, C, G, T")
+            if not 0 <= 2 * m < k:
+                raise ValueError(f"k-mer {kmer!r}: {m} mismatches tolerated; expected 0 to "
+                                 f"{(k - 1) // 2} (fewer than half its bases)")
             offset = (kernel - k) // 2
             conv.weight[f].zero_()
             conv.weight[f, :, offset:offset + k] = -weight
             conv.weight[f, codes, torch.arange(offset, offset + k)] = weight
-            conv.bias[f] = -weight * (k - 1)
+            conv.bias[f] = -weight * (k - 2 * m - 1)
     return len(kmers)
 
 

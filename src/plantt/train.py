@@ -129,6 +129,9 @@ class TrainSettings:
     # the fold's training pairs weighs most (plantt.kmer): this many per k in seed_stem_ks (0: off).
     seed_stem_kmers: int = 0
     seed_stem_ks: tuple[int, ...] = (6, 7, 8)
+    # Mismatches each k-mer detector tolerates, one per k of seed_stem_ks (empty: exact only):
+    # degenerate sites of a factor seldom match its best k-mer exactly (models.seed_detectors).
+    seed_stem_kmer_mismatches: tuple[int, ...] = ()
     seed_stem_alpha: float = 100.0
     seed_stem_block_length: int = 750
     # Prime the stem's first filters with known motifs (plantt.jaspar, plantt.pwm): the matrices
@@ -209,6 +212,11 @@ class TrainSettings:
                                            and min(self.fit_readout_penalties) > 0)
         if self.seed_stem_kmers and (not self.seed_stem_ks or min(self.seed_stem_ks) < 1):
             checks["seed_stem_ks"] = False
+        self.seed_stem_kmer_mismatches = tuple(int(m) for m in self.seed_stem_kmer_mismatches)
+        checks["seed_stem_kmer_mismatches"] = not self.seed_stem_kmer_mismatches or (
+            len(self.seed_stem_kmer_mismatches) == len(self.seed_stem_ks)
+            and all(0 <= 2 * m < k for m, k in zip(self.seed_stem_kmer_mismatches,
+                                                     self.seed_stem_ks, strict=True)))
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid training setting(s): {', '.join(bad)}")
@@ -811,15 +819,20 @@ def _seed_stem(model: nn.Module, codes: np.ndarray | torch.Tensor, train: Exampl
         raise ValueError(f"seed_stem_ks: k-mers of up to {max(settings.seed_stem_ks)} bases do "
                          f"not fit in kernels of {conv.kernel_size[0]}")
     kmers: list[str] = []
-    for k in settings.seed_stem_ks:
+    mismatches: list[int] = []
+    tolerated = settings.seed_stem_kmer_mismatches or (0,) * len(settings.seed_stem_ks)
+    for k, m in zip(settings.seed_stem_ks, tolerated, strict=True):
         grid = KmerSettings(ks=(k,), alphas=(settings.seed_stem_alpha,),
                             block_length=settings.seed_stem_block_length)
         if isinstance(train, SequenceSet):
             ridge, _ = fit_kmer_sequences(array, train, val, grid)
         else:
             ridge, _ = fit_kmer_pairs(array, train, val, grid)
-        kmers += ridge.top_kmers(per_k)
-    _seed_after(conv, kmers, first, seed_detectors)
+        top = ridge.top_kmers(per_k)
+        kmers += top
+        mismatches += [m] * len(top)
+    _seed_after(conv, kmers, first,
+                lambda view, chosen: seed_detectors(view, chosen, mismatches=mismatches))
     log.info("stem seeded with %d k-mers (k = %s), strongest: %s", len(kmers),
              ", ".join(map(str, settings.seed_stem_ks)), ", ".join(kmers[:5]))
     return matrix_ids, kmers
