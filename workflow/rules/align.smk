@@ -1,4 +1,4 @@
-# STAR genome index per species and spliced alignment per sample (coordinate-sorted, indexed BAM).
+# STAR genome index per species and spliced alignment per sample (coordinate-sorted BAM, CSI index).
 # Memory and time of each job from the genome and FASTQ sizes (common.smk, plantt.resources).
 
 
@@ -81,14 +81,17 @@ rule star_align:
         "mv {params.prefix}Aligned.sortedByCoord.out.bam {output.bam}"
 
 
+# CSI, not BAI: a BAI index holds no position past 2^29 (536,870,912) bp, and plant chromosomes
+# are longer (pea's reach 0.8 Gb, faba bean's 3 Gb). pysam, which reads every BAM of the workflow,
+# finds the .csi beside it.
 rule samtools_index:
     input:
         "results/star/{sample}/{sample}.bam",
     output:
-        "results/star/{sample}/{sample}.bam.bai",
+        "results/star/{sample}/{sample}.bam.csi",
     log:
         "logs/samtools_index/{sample}.log",
     conda:
         "../../envs/samtools.yaml"
     shell:
-        "samtools index {input} 2> {log}"
+        "samtools index -c {input} 2> {log}"

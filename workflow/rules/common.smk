@@ -584,7 +584,7 @@ def get_proseq_bams_of_species(wildcards):
     chosen = _proseq_samples_of(wildcards.species)
     return {
         "bams": [f"results/star/{s}/{s}.bam" for s in chosen],
-        "bais": [f"results/star/{s}/{s}.bam.bai" for s in chosen],
+        "csis": [f"results/star/{s}/{s}.bam.csi" for s in chosen],
     }
 
 
