@@ -6,6 +6,9 @@ and pause indices) and give the counts and signal planted there. The BAMs are wr
 from a generated header (one 600-Mb chromosome); no FASTA of that size is made, as none of these
 steps reads the genome. The real Snakemake runs the rules on a small workdir where the BAMs stand
 in for STAR's (``--allowed-rules`` leaves out STAR and cutadapt).
+
+Past a BAM's limit (2^31 - 1 bp): the genome is refused before STAR, by its ``.fai``. And STAR's
+index takes its settings from the genome's ``.fai`` (rules genome_fai and star_index).
 """
 
 from __future__ import annotations
@@ -20,6 +23,15 @@ import pytest
 import yaml
 
 from conftest import copy_config, run_snakemake
+from plantt.genome import (
+    BAM_MAX_LENGTH,
+    check_bam_lengths,
+    check_existing_index,
+    fasta_format_problem,
+    index_genome,
+    read_fai,
+)
+from plantt.io import InputError
 from plantt.proseq import read_profile_data
 
 BAI_LIMIT = 2**29  # 536,870,912: the largest position a BAI index holds
@@ -186,3 +198,111 @@ def test_pause_indices_and_metagene_of_genes_past_the_bai_limit(giant_run: Path)
     assert np.allclose(tss.loc[tss["bin"].isin(peak), "value"], cpm_per_read, rtol=1e-5)
     assert (giant_run / "results/proseq/metagene/giant.profile.png").stat().st_size > 0
 
+
+# ---- chromosomes a BAM cannot hold, the genome's index, STAR's settings ----------------------
+
+
+def test_chromosome_longer_than_a_bam_can_hold_is_refused_naming_file_chromosome_and_limit(
+        tmp_path: Path) -> None:
+    fasta = tmp_path / "faba.fa"
+    fai = tmp_path / "faba.fa.fai"
+    fai.write_text(f"chr1\t{BAM_MAX_LENGTH}\t6\t60\t61\n"
+                   f"chr2\t{BAM_MAX_LENGTH + 1}\t2183108351\t60\t61\n")
+    lengths = read_fai(fai)
+    assert lengths == {"chr1": 2_147_483_647, "chr2": 2_147_483_648}
+    check_bam_lengths({"chr1": BAM_MAX_LENGTH}, fasta)  # the limit itself is fine
+    with pytest.raises(InputError) as err:
+        check_bam_lengths(lengths, fasta)
+    message = str(err.value)
+    for part in (str(fasta), "'chr2'", "2,147,483,648 bp", "2,147,483,647", "does not split",
+                 "gene-free point"):
+        assert part in message, message
+    assert "'chr1'" not in message
+    # the .fai beside the FASTA is read when the workflow starts, if it is not older than the FASTA
+    fasta.write_text(">chr1\nACGT\n")
+    check_existing_index(fasta)  # older index: another version of the FASTA, not read
+    fai.touch()
+    with pytest.raises(InputError, match="chr2"):
+        check_existing_index(fasta)
+    check_existing_index(tmp_path / "no_such.fa")
+
+
+def test_workflow_refuses_the_genome_before_any_job(tmp_path: Path) -> None:
+    """A species whose genome's .fai lists a chromosome of 3 Gb stops the workflow when it starts
+    (a dry run), naming the FASTA, the chromosome, its length and the limit."""
+    copy_config(tmp_path)
+    fasta = tmp_path / "faba.fa"
+    fasta.write_text(">chr1\nACGT\n>chr2\nACGT\n")
+    (tmp_path / "faba.fa.fai").write_text("chr1\t1000\t6\t4\t5\nchr2\t3000000000\t16\t60\t61\n")
+    (tmp_path / "faba.gff3").write_text("##gff-version 3\nchr1\tt\tgene\t1\t4\t.\t+\t.\tID=g\n")
+    with gzip.open(tmp_path / "r.fq.gz", "wt") as handle:
+        handle.write("@r\nACGT\n+\nIIII\n")
+    (tmp_path / "species.tsv").write_text(
+        f"species\tcode\tgenome\tannotation\nfaba\tF\t{fasta}\t{tmp_path / 'faba.gff3'}\n")
+    (tmp_path / "samples.tsv").write_text("sample\tspecies\tassay\treplicate\tfq1\tfq2\n"
+                                          f"s1\tfaba\trnaseq3p\t1\t{tmp_path / 'r.fq.gz'}\t\n")
+    with pytest.raises(AssertionError) as err:
+        run_snakemake(tmp_path, "-n", "results/star/s1/s1.bam", "--config", "demo=False",
+                      f"species_sheet={tmp_path / 'species.tsv'}",
+                      f"sample_sheet={tmp_path / 'samples.tsv'}", timeout=300)
+    assert (f"Invalid genome: {fasta}, record 'chr2': chromosome 'chr2' is 3,000,000,000 bp long, "
+            "longer than a BAM can hold (2,147,483,647 bp") in str(err.value)
+
+
+def test_read_fai_and_index_genome_name_the_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.fai"
+    bad.write_text("chr1\t100\t6\t60\t61\nchr2\tlong\t200\t60\t61\n")
+    with pytest.raises(InputError, match=r"bad.fai, line 2: expected a FASTA index line"):
+        read_fai(bad)
+    bad.write_text("chr1\t100\t6\t60\t61\nchr1\t100\t200\t60\t61\n")
+    with pytest.raises(InputError, match=r"line 2: sequence 'chr1' is listed twice"):
+        read_fai(bad)
+    bad.write_text("")
+    with pytest.raises(InputError, match="no sequences"):
+        read_fai(bad)
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">a desc\nACGTACGT\nACG\n>b\nAC\n")
+    assert index_genome(fasta, tmp_path / "out" / "g.fai") == {"a": 11, "b": 2}
+    assert read_fai(tmp_path / "out" / "g.fai") == {"a": 11, "b": 2}
+    ragged = tmp_path / "ragged.fa"
+    ragged.write_text(">a\nACGTACGT\nACG\nACGTACGT\n")
+    with pytest.raises(InputError, match=r"ragged.fa, line 4: samtools faidx cannot index it: "
+                                         r".*line 3 is shorter"):
+        index_genome(ragged, tmp_path / "out" / "ragged.fai")
+    assert not (tmp_path / "out" / "ragged.fai").exists()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["g.fai"]  # no temporary left
+    headless = tmp_path / "headless.fa"
+    headless.write_text("ACGT\n>a\nAC\n")
+    assert fasta_format_problem(headless)[0] == 1
+    with pytest.raises(InputError, match="no such genome FASTA"):
+        index_genome(tmp_path / "missing.fa", tmp_path / "out" / "missing.fai")
+
+
+def test_star_index_rule_takes_its_settings_from_the_genome(tmp_path: Path) -> None:
+    """Rules genome_fai and star_index on 20 scaffolds of 1 kb: --genomeChrBinNbits 9 (log2 of
+    1000), not STAR's 18, which would pad each scaffold to 262 kb."""
+    copy_config(tmp_path)
+    rng = np.random.default_rng(0)
+    fasta = tmp_path / "scaffolds.fa"
+    with open(fasta, "w") as handle:
+        for k in range(20):
+            seq = "".join(rng.choice(list("ACGT"), 1000))
+            handle.write(f">s{k}\n" + "\n".join(seq[i:i + 60] for i in range(0, 1000, 60)) + "\n")
+    (tmp_path / "scaffolds.gff3").write_text(
+        "##gff-version 3\n"
+        "s0\tt\tgene\t101\t900\t.\t+\t.\tID=g1\n"
+        "s0\tt\tmRNA\t101\t900\t.\t+\t.\tID=g1.1;Parent=g1\n"
+        "s0\tt\texon\t101\t900\t.\t+\t.\tParent=g1.1\n")
+    with gzip.open(tmp_path / "r.fq.gz", "wt") as handle:
+        handle.write("@r\nACGT\n+\nIIII\n")
+    (tmp_path / "species.tsv").write_text("species\tcode\tgenome\tannotation\n"
+                                          f"sc\tS\t{fasta}\t{tmp_path / 'scaffolds.gff3'}\n")
+    (tmp_path / "samples.tsv").write_text("sample\tspecies\tassay\treplicate\tfq1\tfq2\n"
+                                          f"s1\tsc\trnaseq3p\t1\t{tmp_path / 'r.fq.gz'}\t\n")
+    run_snakemake(tmp_path, "results/star/index/sc", "--config", "demo=False",
+                  f"species_sheet={tmp_path / 'species.tsv'}",
+                  f"sample_sheet={tmp_path / 'samples.tsv'}", timeout=600)
+    assert read_fai(tmp_path / "results/genome/sc.fai") == {f"s{k}": 1000 for k in range(20)}
+    log = (tmp_path / "results/star/index/sc/Log.out").read_text()
+    command = next(line for line in log.splitlines() if "--runMode genomeGenerate" in line)
+    assert "--genomeSAindexNbases 6 --genomeChrBinNbits 9 --genomeSAsparseD 1" in command, command
