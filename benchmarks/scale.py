@@ -100,7 +100,7 @@ def write_bam(path: Path, lengths: dict[str, int], records: list[tuple[str, int,
                          f"{READ_LENGTH}M\t{mate}\t*\t*\n")
     subprocess.run(["samtools", "sort", "-@", "2", "-m", "500M", "-o", str(path), str(sam)],
                    check=True, capture_output=True)
-    subprocess.run(["samtools", "index", str(path)], check=True, capture_output=True)
+    subprocess.run(["samtools", "index", "-c", str(path)], check=True, capture_output=True)
     sam.unlink()
 
 

@@ -308,7 +308,7 @@ def write_bam(path: Path, n_reads: int = 3000, seed: int = 2) -> None:
             read.mapping_quality = 255 if rng.random() < 0.9 else 3
             read.cigartuples = [(0, 48)]
             bam.write(read)
-    pysam.index(str(path))
+    pysam.index("-c", str(path))
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +322,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def count_job(inputs: Path, workdir: Path) -> dict[str, Any]:
     out = workdir / "results" / "counts"
     return job(SCRIPTS / "count_reads.py", workdir,
-               input={"bam": str(inputs / "s1.bam"), "bai": str(inputs / "s1.bam.bai"),
+               input={"bam": str(inputs / "s1.bam"), "csi": str(inputs / "s1.bam.csi"),
                       "annotation": str(inputs / "genes.gff3")},
                output={"counts": str(out / "s1.tsv"), "summary": str(out / "s1.summary.tsv")},
                params={"settings": {"assay": "rnaseq3p", "min_mapq": 255, "extension": 500},

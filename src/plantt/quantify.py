@@ -103,7 +103,8 @@ def open_bam(bam_path: PathLike) -> pysam.AlignmentFile:
         raise InputError(bam_path, f"cannot open as BAM: {err}") from None
     if not bam.has_index():
         bam.close()
-        raise InputError(bam_path, "has no index (.bai or .csi): run `samtools index` on it; "
+        raise InputError(bam_path, "has no index (.csi or .bai): run `samtools index -c` on it "
+                                   "(a .bai holds no position past 2^29 bp); "
                                    "reads are read one genome chunk at a time through the index")
     return bam
 

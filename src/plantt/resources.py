@@ -7,7 +7,8 @@ job of a 4.5-Gb pea genome asks for what STAR needs and a job of the demo for li
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 MB = 1_000_000  # sbatch --mem is in megabytes (Snakemake's mem_mb)
@@ -20,6 +21,49 @@ BAM_BYTES_PER_ALIGNMENT = 30
 def star_sa_index_bases(genome_length: int) -> int:
     """--genomeSAindexNbases: min(14, log2(genome length) / 2 - 1), the STAR manual's advice."""
     return max(4, min(14, int(math.log2(max(genome_length, 2)) / 2 - 1)))
+
+
+# The read length the STAR index assumes (--genomeChrBinNbits): bins never shorter than a read.
+STAR_READ_LENGTH = 150
+# Without sparsity the suffix array is 8 bytes per base: past 4 Gb of genome (32 GB of suffix
+# array) it is made sparse enough to stay within that (--genomeSAsparseD).
+STAR_SUFFIX_ARRAY_MAX_BYTES = 32 * 10**9
+
+
+def star_chr_bin_nbits(genome_length: int, n_references: int,
+                       read_length: int = STAR_READ_LENGTH) -> int:
+    """--genomeChrBinNbits: min(18, log2(max(genome length / number of references, read
+    length))), the STAR manual's advice. STAR pads every sequence to a multiple of 2^bits bases, so
+    a draft assembly of many short scaffolds needs fewer bits; chromosomes of any length keep 18."""
+    if n_references < 1:
+        raise ValueError(f"a genome needs at least one sequence, got {n_references}")
+    return min(18, int(math.log2(max(genome_length / n_references, read_length, 2))))
+
+
+def star_sa_sparsity(genome_length: int, index_extra: str = "") -> int:
+    """--genomeSAsparseD: the value ``index_extra`` (star.index_extra) gives, else 1 (STAR's
+    default) up to 4 Gb of genome, then the smallest that keeps the suffix array (8 bytes per base
+    / sparsity) within 32 GB: 2 for pea (4.5 Gb), 4 for faba bean (13 Gb). Mapping is slower by
+    about the same factor (STAR manual)."""
+    given = re.search(r"--genomeSAsparseD[ =]+(\S+)", index_extra)
+    if given:
+        if not given.group(1).isdigit() or int(given.group(1)) < 1:
+            raise ValueError(f"star.index_extra: --genomeSAsparseD must be an integer >= 1, got "
+                             f"{given.group(1)!r}")
+        return int(given.group(1))
+    return max(1, math.ceil(8 * genome_length / STAR_SUFFIX_ARRAY_MAX_BYTES))
+
+
+def star_genome_options(lengths: Mapping[str, int], index_extra: str = "") -> str:
+    """The options of ``STAR --runMode genomeGenerate`` that follow from the genome's sequence
+    lengths (its ``.fai``): --genomeSAindexNbases, --genomeChrBinNbits and --genomeSAsparseD, each
+    left out where ``index_extra`` (star.index_extra) gives it (STAR refuses a repeated option)."""
+    total = sum(lengths.values())
+    options = {"--genomeSAindexNbases": star_sa_index_bases(total),
+               "--genomeChrBinNbits": star_chr_bin_nbits(total, len(lengths)),
+               "--genomeSAsparseD": star_sa_sparsity(total, index_extra)}
+    return " ".join(f"{flag} {value}" for flag, value in options.items()
+                    if not re.search(rf"{flag}(?=[ =]|$)", index_extra))
 
 
 def star_index_bytes(genome_length: int, sa_sparsity: int = 1) -> float:

@@ -1,4 +1,4 @@
-# STAR genome index per species and spliced alignment per sample (coordinate-sorted, indexed BAM).
+# STAR genome index per species and spliced alignment per sample (coordinate-sorted BAM, CSI index).
 # Memory and time of each job from the genome and FASTQ sizes (common.smk, plantt.resources).
 
 
@@ -23,10 +23,32 @@ rule decompress_genome:
         "gzip -dc {input} > {output} 2> {log}"
 
 
+# The genome's sequence lengths, read once: STAR's settings follow from them, and a chromosome
+# longer than a BAM can hold (2^31 - 1 bp) stops the run here, before STAR (plantt.genome).
+rule genome_fai:
+    input:
+        get_genome,
+    output:
+        "results/genome/{species}.fai",
+    log:
+        "logs/genome_fai/{species}.log",
+    conda:
+        "../../envs/plantt.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=lambda wildcards, input, attempt: plantt_resources.trim_runtime(
+            plantt_resources.files_bytes(input), attempt
+        ),
+    script:
+        "../scripts/genome_fai.py"
+
+
 rule star_index:
     input:
         fasta=get_genome,
         annotation=get_annotation,
+        # ancient: the .fai only describes the FASTA (an input itself): a new one rebuilds nothing
+        fai=ancient("results/genome/{species}.fai"),
     output:
         directory("results/star/index/{species}"),
     log:
@@ -40,7 +62,7 @@ rule star_index:
         mem_mb=star_index_mem_mb,
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
-        sa_bases=get_star_sa_index_bases,
+        genome=get_star_genome_args,
         annotation=get_star_annotation_args,
         ram_limit=get_star_ram_limit_args,
         extra=config["star"]["index_extra"],
@@ -48,7 +70,7 @@ rule star_index:
     shell:
         "rm -rf {params.tmpdir} && mkdir -p {output} && "
         "STAR --runMode genomeGenerate --runThreadN {threads} --genomeDir {output}"
-        " --genomeFastaFiles {input.fasta} --genomeSAindexNbases {params.sa_bases}"
+        " --genomeFastaFiles {input.fasta} {params.genome}"
         " {params.annotation} --outFileNamePrefix {output}/ --outTmpDir {params.tmpdir}"
         " {params.ram_limit} {params.extra} > {log} 2>&1"
 
@@ -81,14 +103,17 @@ rule star_align:
         "mv {params.prefix}Aligned.sortedByCoord.out.bam {output.bam}"
 
 
+# CSI, not BAI: a BAI index holds no position past 2^29 (536,870,912) bp, and plant chromosomes
+# are longer (pea's reach 0.8 Gb, faba bean's 3 Gb). pysam, which reads every BAM of the workflow,
+# finds the .csi beside it.
 rule samtools_index:
     input:
         "results/star/{sample}/{sample}.bam",
     output:
-        "results/star/{sample}/{sample}.bam.bai",
+        "results/star/{sample}/{sample}.bam.csi",
     log:
         "logs/samtools_index/{sample}.log",
     conda:
         "../../envs/samtools.yaml"
     shell:
-        "samtools index {input} 2> {log}"
+        "samtools index -c {input} 2> {log}"

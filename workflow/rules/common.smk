@@ -36,6 +36,8 @@ from plantt.sheets import (
     load_species_sheet,
 )
 from plantt import resources as plantt_resources
+from plantt.genome import check_existing_index, read_fai
+from plantt.io import InputError
 from plantt.published import PublishedSettings
 from plantt.recipes import model_kind, train_settings
 from plantt.published import coerce_config as coerce_published_config
@@ -111,6 +113,14 @@ try:
     )
 except SheetError as err:
     raise WorkflowError(f"Invalid sheet: {err}") from None
+
+# A chromosome longer than a BAM can hold stops the run now where the genome's .fai says so, and
+# otherwise in rule genome_fai, before STAR (plantt.genome).
+try:
+    for _genome in species_sheet["genome"]:
+        check_existing_index(_genome)
+except InputError as err:
+    raise WorkflowError(f"Invalid genome: {err}") from None
 
 SPECIES = list(species_sheet.index)
 SAMPLES = list(samples.index)
@@ -198,24 +208,15 @@ def get_star_align_extra(wildcards):
     return config["star"]["align_extra"][get_assay_of_sample(wildcards)]
 
 
-def get_star_sa_index_bases(wildcards, input):
-    return star_sa_index_bases(input.fasta)
+def get_star_genome_args(wildcards, input):
+    """--genomeSAindexNbases, --genomeChrBinNbits, --genomeSAsparseD from the genome's .fai."""
+    return plantt_resources.star_genome_options(
+        read_fai(input.fai), config["star"]["index_extra"]
+    )
 
 
 def get_star_annotation_args(wildcards, input):
     return star_annotation_args(input.annotation)
-
-
-def star_sa_index_bases(fasta):
-    """STAR's --genomeSAindexNbases for a genome: min(14, log2(genome length) / 2 - 1)."""
-    fai = Path(str(fasta) + ".fai")
-    if fai.exists():
-        length = sum(int(line.split("\t")[1]) for line in open(fai))
-    else:
-        length = sum(
-            len(line.strip()) for line in open(fasta) if not line.startswith(">")
-        )
-    return plantt_resources.star_sa_index_bases(length)
 
 
 def star_annotation_args(annotation):
@@ -236,6 +237,10 @@ def star_annotation_args(annotation):
 
 
 def _genome_length(species):
+    """Bases of a species' genome: from its .fai (rule genome_fai), else estimated."""
+    fai = Path(f"results/genome/{species}.fai")
+    if fai.is_file():
+        return sum(read_fai(fai).values())
     original = species_sheet.loc[species, "genome"]
     plain = (
         f"resources/genomes/{species}.fa" if is_compressed_genome(species) else original
@@ -243,15 +248,16 @@ def _genome_length(species):
     return plantt_resources.genome_length(plain, compressed=original)
 
 
-def star_sa_sparsity():
-    """--genomeSAsparseD from star.index_extra (1 when not set)."""
-    found = re.search(r"--genomeSAsparseD[ =]+(\d+)", config["star"]["index_extra"])
-    return int(found.group(1)) if found else 1
+def star_sa_sparsity(species):
+    """--genomeSAsparseD: star.index_extra's, else from the genome size (plantt.resources)."""
+    return plantt_resources.star_sa_sparsity(
+        _genome_length(species), config["star"]["index_extra"]
+    )
 
 
 def star_index_mem_mb(wildcards, attempt):
     return plantt_resources.star_index_mem_mb(
-        _genome_length(wildcards.species), star_sa_sparsity(), attempt
+        _genome_length(wildcards.species), star_sa_sparsity(wildcards.species), attempt
     )
 
 
@@ -266,7 +272,7 @@ def get_star_ram_limit_args(wildcards, resources):
 def star_align_mem_mb(wildcards, attempt):
     species = get_species_of_sample(wildcards)
     return plantt_resources.star_align_mem_mb(
-        _genome_length(species), star_sa_sparsity(), attempt
+        _genome_length(species), star_sa_sparsity(species), attempt
     )
 
 
@@ -584,7 +590,7 @@ def get_proseq_bams_of_species(wildcards):
     chosen = _proseq_samples_of(wildcards.species)
     return {
         "bams": [f"results/star/{s}/{s}.bam" for s in chosen],
-        "bais": [f"results/star/{s}/{s}.bam.bai" for s in chosen],
+        "csis": [f"results/star/{s}/{s}.bam.csi" for s in chosen],
     }
 
 

@@ -6,7 +6,7 @@
 rule proseq_bigwig:
     input:
         bam="results/star/{sample}/{sample}.bam",
-        bai="results/star/{sample}/{sample}.bam.bai",
+        csi="results/star/{sample}/{sample}.bam.csi",
     output:
         plus="results/proseq/bigwig/{sample}.plus.bw",
         minus="results/proseq/bigwig/{sample}.minus.bw",

@@ -5,7 +5,7 @@
 rule count_reads:
     input:
         bam="results/star/{sample}/{sample}.bam",
-        bai="results/star/{sample}/{sample}.bam.bai",
+        csi="results/star/{sample}/{sample}.bam.csi",
         annotation=get_annotation,
     output:
         counts="results/counts/{sample}.tsv",
@@ -44,7 +44,7 @@ rule expression:
 rule coverage_bigwig:
     input:
         bam="results/star/{sample}/{sample}.bam",
-        bai="results/star/{sample}/{sample}.bam.bai",
+        csi="results/star/{sample}/{sample}.bam.csi",
     output:
         plus="results/coverage/{sample}.plus.bw",
         minus="results/coverage/{sample}.minus.bw",
