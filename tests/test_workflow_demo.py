@@ -131,6 +131,53 @@ def test_report_builds(demo_workdir: Path) -> None:
                                                                             dtype=bool)].max()
 
 
+def test_multiqc_is_the_one_qc_page(demo_workdir: Path) -> None:
+    """MultiQC's data directory holds every section, one entry per sample (one per pair of
+    replicates for the concordance), with the values of the workflow's own tables; the report
+    shows them in the order of workflow/report/multiqc_config.yaml."""
+    qc = demo_workdir / "results/qc"
+    data = qc / "multiqc_report_data"
+    sheet = pd.read_csv(demo_workdir / "resources/demo/samples.tsv", sep="\t")
+    samples = set(sheet["sample"])
+    sources = pd.read_csv(data / "multiqc_sources.txt", sep="\t")
+    for module in ("Trimming (cutadapt)", "Mapping (STAR)", "Alignments (samtools stats)"):
+        assert set(sources.loc[sources["Module"] == module, "Sample Name"]) == samples, module
+
+    summary = pd.read_csv(qc / "counting_summary.tsv", sep="\t", index_col="sample")
+    bars = pd.read_csv(data / "multiqc_plantt_read_assignment_plot.txt", sep="\t",
+                       index_col="Sample")
+    assert set(bars.index) == samples and len(bars) == len(samples)
+    for column in ("assigned", "ambiguous", "antisense", "low_mapq", "not_read1"):
+        assert (bars[column] == summary.loc[bars.index, column]).all(), column
+    assert (bars["intergenic"] == summary.loc[bars.index, "no_feature"]
+            - summary.loc[bars.index, "antisense"]).all()
+
+    # samtools stats reads the same BAMs as the counting: primary + non-primary alignments are
+    # every alignment the counting saw (the bar's parts)
+    stats = pd.read_csv(data / "multiqc_samtools_stats.txt", sep="\t", index_col="Sample")
+    assert set(stats.index) == samples
+    alignments = stats["raw_total_sequences"] + stats["non-primary_alignments"]
+    assert (alignments == bars.loc[stats.index].sum(axis=1)).all()
+
+    concordance = pd.read_csv(qc / "replicate_concordance.tsv", sep="\t")
+    table = pd.read_csv(data / "multiqc_plantt_replicate_concordance_table.txt", sep="\t",
+                        index_col="Sample")
+    assert len(table) == len(concordance)
+    name = sheet.set_index(["species", "assay", "replicate"])["sample"]
+    for row in concordance.itertuples():
+        x = name[(row.species, row.assay, int(row.replicate_x.removeprefix("rep_")))]
+        y = name[(row.species, row.assay, int(row.replicate_y.removeprefix("rep_")))]
+        assert table.loc[f"{x} vs {y}", "pearson_r2"] == pytest.approx(row.pearson_r2)
+
+    html = (qc / "multiqc_report.html").read_text(errors="replace")
+    titles = ['id="cutadapt">Trimming (cutadapt)', 'id="star">Mapping (STAR)',
+              'id="samtools">Alignments (samtools stats)',
+              'id="plantt_read_assignment">Read assignment',
+              'id="plantt_replicate_concordance">Replicate concordance']
+    positions = [html.find(title) for title in titles]
+    assert -1 not in positions and positions == sorted(positions), positions
+
+
 def test_rnaseq3p_strand_tracks_hold_the_counted_read_ends(demo_workdir: Path) -> None:
     """The 3'-RNA-seq bigWigs: CPM of read 5' ends on the read's strand, so that summing a gene's
     counting region on its own strand gives its read count times one scale for the sample."""

@@ -331,8 +331,22 @@ def get_expression_tables_of_species(wildcards):
     }
 
 
+def multiqc_custom_content():
+    """The workflow's own sections of the MultiQC page (rules multiqc_read_assignment,
+    multiqc_replicate_concordance): concordance only where a species and assay has replicates.
+    """
+    content = ["results/qc/multiqc/read_assignment_mqc.yaml"]
+    if REPLICATED_SPECIES_ASSAYS:
+        content.append("results/qc/multiqc/replicate_concordance_mqc.yaml")
+    return content
+
+
 def qc_outputs():
-    outputs = ["results/qc/multiqc_report.html", "results/qc/counting_summary.png"]
+    outputs = [
+        "results/qc/multiqc_report.html",
+        "results/qc/multiqc_report_data",
+        "results/qc/counting_summary.png",
+    ]
     outputs += [
         f"results/qc/replicates/{sp}.{a}.png" for sp, a in REPLICATED_SPECIES_ASSAYS
     ]
