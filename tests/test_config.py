@@ -85,3 +85,34 @@ def test_every_profile_limits_job_starts_per_five_seconds() -> None:
     for name in ("default", "local", "slurm"):
         profile = yaml.safe_load((REPO / "profiles" / name / "config.yaml").read_text())
         assert profile["max-jobs-per-timespan"] == "500/5s", name
+
+
+def test_tool_threads_come_from_the_profile_and_are_capped_by_cores(tmp_path: Path) -> None:
+    """STAR, cutadapt and samtools take the threads of the job: the profile's set-threads, lowered
+    to --cores where that is smaller."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    bam = "results/star/medicago_rnaseq3p_1/medicago_rnaseq3p_1.bam.csi"
+
+    def planned_threads(*options: str) -> dict[str, int]:
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s",
+                               str(REPO / "Snakefile"), "-d", str(tmp_path), bam, *options],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        # (the target first: --set-threads takes every value up to the next option)
+        threads, rule = {}, None
+        for line in (proc.stdout + proc.stderr).splitlines():
+            if line.startswith("rule "):
+                rule = line.split()[1].rstrip(":")
+            elif line.strip().startswith("threads:") and rule:
+                threads[rule] = int(line.split(":")[1])
+        return threads
+
+    local = ["--workflow-profile", str(REPO / "profiles/local")]
+    wide = planned_threads("--cores", "16", *local)
+    assert {rule: wide.get(rule) for rule in ("star_index", "star_align", "trim_single_end",
+                                              "samtools_index")} == {
+        "star_index": 8, "star_align": 8, "trim_single_end": 4, "samtools_index": 4}
+    narrow = planned_threads("--cores", "2", *local)
+    assert narrow["star_align"] == 2 and narrow["trim_single_end"] == 2
+    chosen = planned_threads("--cores", "16", *local, "--set-threads", "star_align=3")
+    assert chosen["star_align"] == 3

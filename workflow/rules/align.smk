@@ -115,5 +115,7 @@ rule samtools_index:
         "logs/samtools_index/{sample}.log",
     conda:
         "../../envs/samtools.yaml"
+    # samtools compresses and decompresses BGZF blocks in parallel; Snakemake caps this at --cores.
+    threads: 4
     shell:
-        "samtools index -c {input} 2> {log}"
+        "samtools index -c -@ {threads} {input} 2> {log}"
