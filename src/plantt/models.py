@@ -290,12 +290,13 @@ PLANTT_PRESETS: dict[str, TowerSettings] = {
         stage_kernels=(1,), blocks_per_stage=0, max_channels=96, dropout=0.0, readout_bins=30,
         readout_channels=None, readout_pool="sum", embedding_dim=1,
     ),
-    # The small-data recipe's tower (config train.recipes.small_data): the motif tower with 256
+    # The small-data recipe's tower (config train.recipes.small_data): the motif tower with 320
     # detectors, room for 80 known matrices in both orientations (TrainSettings
-    # seed_stem_matrices) and 32 k-mers for each of 3 values of k.
+    # seed_stem_matrices) and 32 k-mers for each of 5 k-mer groups (k = 6, 8, 10 exact, 8 and 10
+    # with mismatches tolerated).
     "primed": TowerSettings(
-        stem_channels=256, stem_stride=1, stem_kernel=15, stem_pool=True, stem_batchnorm=False,
-        stage_kernels=(1,), blocks_per_stage=0, max_channels=256, dropout=0.0, readout_bins=30,
+        stem_channels=320, stem_stride=1, stem_kernel=15, stem_pool=True, stem_batchnorm=False,
+        stage_kernels=(1,), blocks_per_stage=0, max_channels=320, dropout=0.0, readout_bins=30,
         readout_channels=None, readout_pool="sum", embedding_dim=1,
     ),
 }

@@ -821,14 +821,17 @@ def _seed_stem(model: nn.Module, codes: np.ndarray | torch.Tensor, train: Exampl
     kmers: list[str] = []
     mismatches: list[int] = []
     tolerated = settings.seed_stem_kmer_mismatches or (0,) * len(settings.seed_stem_ks)
+    chosen: dict[int, list[str]] = {}  # a k listed twice (exact and tolerant) is fitted once
     for k, m in zip(settings.seed_stem_ks, tolerated, strict=True):
-        grid = KmerSettings(ks=(k,), alphas=(settings.seed_stem_alpha,),
-                            block_length=settings.seed_stem_block_length)
-        if isinstance(train, SequenceSet):
-            ridge, _ = fit_kmer_sequences(array, train, val, grid)
-        else:
-            ridge, _ = fit_kmer_pairs(array, train, val, grid)
-        top = ridge.top_kmers(per_k)
+        if k not in chosen:
+            grid = KmerSettings(ks=(k,), alphas=(settings.seed_stem_alpha,),
+                                block_length=settings.seed_stem_block_length)
+            if isinstance(train, SequenceSet):
+                ridge, _ = fit_kmer_sequences(array, train, val, grid)
+            else:
+                ridge, _ = fit_kmer_pairs(array, train, val, grid)
+            chosen[k] = ridge.top_kmers(per_k)
+        top = chosen[k]
         kmers += top
         mismatches += [m] * len(top)
     _seed_after(conv, kmers, first,
