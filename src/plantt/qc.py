@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from plantt.io import InputError, PathLike, atomic_open, read_tsv
+from plantt.quantify import SUMMARY_COLUMNS
 
 CONCORDANCE_COLUMNS = ["species", "assay", "replicate_x", "replicate_y", "genes", "pearson_r",
                        "pearson_r2"]
@@ -171,8 +172,6 @@ READ_ASSIGNMENT_CATEGORIES = [
     ("unmapped", "Unmapped", "#8c564b"),
     ("not_read1", "Read 2 (PRO-seq: not counted)", "#c7c7c7"),
 ]
-READ_ASSIGNMENT_COUNTS = ["assigned", "ambiguous", "no_feature", "antisense", "low_mapq",
-                          "unmapped", "secondary_or_supplementary", "not_read1"]
 MULTIQC_READ_ASSIGNMENT_ID = "plantt_read_assignment"
 MULTIQC_CONCORDANCE_ID = "plantt_replicate_concordance"
 
@@ -208,10 +207,10 @@ def read_assignment_multiqc(summary: PathLike) -> dict[str, Any]:
     stacked bar per sample of where its alignments went, in the disjoint categories of
     :data:`READ_ASSIGNMENT_CATEGORIES` (counts as in the table; intergenic = no_feature -
     antisense)."""
-    table = read_tsv(summary, required=["sample", *READ_ASSIGNMENT_COUNTS], dtype={"sample": str})
+    table = read_tsv(summary, required=["sample", *SUMMARY_COLUMNS], dtype={"sample": str})
     if table.empty:
         raise InputError(summary, "no samples (expected one row per sample)")
-    counts = _count_columns(table, summary, READ_ASSIGNMENT_COUNTS, "sample")
+    counts = _count_columns(table, summary, SUMMARY_COLUMNS, "sample")
     data: dict[str, dict[str, int]] = {}
     for line, (sample, values) in enumerate(counts.items(), start=2):
         if values["antisense"] > values["no_feature"]:
